@@ -1,0 +1,1 @@
+"""Command, contract and task applications of tfapps."""

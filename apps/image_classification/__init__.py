@@ -1,0 +1,1 @@
+"""tfapps.apps.image_classification."""

@@ -1,0 +1,1 @@
+"""tfapps.models.backbones."""
