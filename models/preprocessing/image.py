@@ -1,0 +1,64 @@
+"""Image decoding and resizing shared by the tf.data pipeline and the serving graph.
+
+`DecodeImage` turns encoded bytes (JPEG, PNG, BMP, GIF) into a fixed-size float image with
+0..255 values. The training pipeline calls `decode_one` on each file's bytes; serving signatures
+call the layer on a batch of strings. One function, so training and serving cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+__all__ = ["DecodeImage"]
+
+
+@keras.saving.register_keras_serializable(package="tfapps")
+class DecodeImage(keras.layers.Layer):
+    """Decode encoded images and resize them to `image_size`.
+
+    Args:
+        image_size: `(height, width)` of the output.
+        channels: 1 (grayscale) or 3 (RGB). Every input is decoded as RGB first, so grayscale,
+            palette and RGBA files all work, then converted when `channels == 1`.
+
+    Call arguments:
+        inputs: string tensor `[batch]` of encoded images.
+
+    Returns:
+        float32 tensor `[batch, height, width, channels]` with values in 0..255.
+
+    Example:
+        >>> decode = DecodeImage((32, 32), channels=3)
+        >>> images = decode(tf.constant([png_bytes]))   # (1, 32, 32, 3)
+    """
+
+    def __init__(self, image_size: tuple[int, int], channels: int = 3, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3. Received: channels={channels}")
+        self.image_size = tuple(int(s) for s in image_size)
+        self.channels = int(channels)
+
+    def decode_one(self, encoded: tf.Tensor) -> tf.Tensor:
+        """Decode and resize one encoded image (a scalar string tensor)."""
+        # expand_animations=False: a GIF yields its first frame as a 3-D image, like any other format.
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
+        image.set_shape([None, None, 3])
+        if self.channels == 1:
+            image = tf.image.rgb_to_grayscale(image)
+        image = tf.image.resize(image, self.image_size, method="bilinear", antialias=True)
+        return tf.clip_by_value(image, 0.0, 255.0)
+
+    def call(self, inputs):
+        return tf.map_fn(
+            self.decode_one,
+            inputs,
+            fn_output_signature=tf.TensorSpec([*self.image_size, self.channels], tf.float32),
+        )
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], *self.image_size, self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": list(self.image_size), "channels": self.channels}
