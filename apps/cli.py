@@ -34,9 +34,17 @@ class _Parser(argparse.ArgumentParser):
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="named preset of the task (e.g. tiny, cpu)")
-    parser.add_argument("--config", action="append", default=[], metavar="FILE", help="YAML config file (repeatable)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                        help="override one config value, e.g. train.epochs=5 (repeatable)")
+    parser.add_argument(
+        "--config", action="append", default=[], metavar="FILE", help="YAML config file (repeatable)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="override one config value, e.g. train.epochs=5 (repeatable)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,20 +75,27 @@ def _parser() -> argparse.ArgumentParser:
     export = verbs.add_parser("export", help="export a run for TF Serving; prints the version directory")
     export.add_argument("task")
     export.add_argument("--run-dir", required=True)
-    export.add_argument("--export-dir", required=True, help="base directory; the model goes to BASE/NAME/VERSION")
+    export.add_argument(
+        "--export-dir", required=True, help="base directory; the model goes to BASE/NAME/VERSION"
+    )
     export.add_argument("--name", help="model name (default: the task name)")
     export.add_argument("--version", type=int, help="version number (default: next free)")
 
     predict = verbs.add_parser("predict", help="run an exported model on files; one JSON line per input")
-    predict.add_argument("--model-dir", required=True, help="BASE/NAME (the highest version is used) or a version dir")
+    predict.add_argument(
+        "--model-dir", required=True, help="BASE/NAME (the highest version is used) or a version dir"
+    )
     predict.add_argument("--version", type=int)
     predict.add_argument("--signature", default="serving_default")
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--output", help="write JSON lines to this file instead of stdout")
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
 
-    verbs.add_parser("serve", help="TF Serving-compatible REST + gRPC server (tensorflow_model_server flags)",
-                     add_help=False)
+    verbs.add_parser(
+        "serve",
+        help="TF Serving-compatible REST + gRPC server (tensorflow_model_server flags)",
+        add_help=False,
+    )
     return parser
 
 
@@ -89,8 +104,10 @@ def _check_task(args) -> None:
 
     task, _ = load_run(args.run_dir)
     if task.name != args.task:
-        raise UsageError(f"The run directory holds a '{task.name}' run. Received: task='{args.task}', "
-                         f"run_dir='{args.run_dir}'")
+        raise UsageError(
+            f"The run directory holds a '{task.name}' run. Received: task='{args.task}', "
+            f"run_dir='{args.run_dir}'"
+        )
 
 
 def _run(args) -> int:
@@ -113,9 +130,18 @@ def _run(args) -> int:
     if args.verb == "train":
         from tfapps.apps.runs import train_run
 
-        result = train_run(args.task, args.run_dir, args.preset, args.config, args.overrides, args.data, args.val_data)
-        print(json.dumps({"run_dir": str(result.run_dir), "best_model": str(result.best_model),
-                          result.monitor: result.best_value}))
+        result = train_run(
+            args.task, args.run_dir, args.preset, args.config, args.overrides, args.data, args.val_data
+        )
+        print(
+            json.dumps(
+                {
+                    "run_dir": str(result.run_dir),
+                    "best_model": str(result.best_model),
+                    result.monitor: result.best_value,
+                }
+            )
+        )
         return 0
     if args.verb == "evaluate":
         from tfapps.apps.runs import evaluate_run

@@ -29,14 +29,17 @@ __all__ = ["dump", "from_dict", "load", "parse_override", "resolve", "to_dict", 
 
 def to_dict(config: Any) -> dict[str, Any]:
     """Return the config as nested plain dicts, lists and scalars (YAML-ready)."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, tuple | list):
             return [plain(v) for v in value]
         return value
 
     return {
-        section.name: {f.name: plain(getattr(getattr(config, section.name), f.name))
-                       for f in dataclasses.fields(getattr(config, section.name))}
+        section.name: {
+            f.name: plain(getattr(getattr(config, section.name), f.name))
+            for f in dataclasses.fields(getattr(config, section.name))
+        }
         if dataclasses.is_dataclass(getattr(config, section.name))
         else plain(getattr(config, section.name))
         for section in dataclasses.fields(config)
@@ -88,7 +91,9 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     if origin is tuple:
         args = typing.get_args(annotation)
         if isinstance(value, str | int | float) and not isinstance(value, bool):
-            value = [value] if not isinstance(value, str) else [v.strip() for v in value.split(",") if v.strip()]
+            value = (
+                [value] if not isinstance(value, str) else [v.strip() for v in value.split(",") if v.strip()]
+            )
         if not isinstance(value, list | tuple):
             raise ConfigError(f"Invalid value for '{key}': expected a list. Received: {key}={value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
@@ -120,7 +125,9 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
         raise ConfigError(f"Invalid value for '{key}': expected a string. Received: {key}={value!r}")
-    raise ConfigError(f"Config field '{key}' has an unsupported type {annotation!r}. Received: {key}={value!r}")
+    raise ConfigError(
+        f"Config field '{key}' has an unsupported type {annotation!r}. Received: {key}={value!r}"
+    )
 
 
 def from_dict(config_cls: type, values: Mapping[str, Any]) -> Any:
@@ -139,7 +146,9 @@ def from_dict(config_cls: type, values: Mapping[str, Any]) -> Any:
         section_cls = hints[f.name]
         given = values.get(f.name, {})
         if not dataclasses.is_dataclass(section_cls):
-            sections[f.name] = _coerce(f.name, given, section_cls) if f.name in values else getattr(defaults, f.name)
+            sections[f.name] = (
+                _coerce(f.name, given, section_cls) if f.name in values else getattr(defaults, f.name)
+            )
             continue
         if given is None:
             given = {}
@@ -166,7 +175,9 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any], source: str) -> None
         if isinstance(value, Mapping):
             current = base.setdefault(key, {})
             if not isinstance(current, dict):
-                raise ConfigError(f"'{key}' is not a config section. Received: {key}={dict(value)!r} from {source}")
+                raise ConfigError(
+                    f"'{key}' is not a config section. Received: {key}={dict(value)!r} from {source}"
+                )
             current.update(value)
         else:
             base[key] = value

@@ -31,7 +31,9 @@ def expand_inputs(patterns: Iterable[str]) -> list[Path]:
         else:
             matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True) if Path(m).is_file())
             if not matches:
-                raise NotFoundError(f"No input file matches this path or pattern. Received: input='{pattern}'")
+                raise NotFoundError(
+                    f"No input file matches this path or pattern. Received: input='{pattern}'"
+                )
             found += matches
     return found
 
@@ -44,10 +46,14 @@ def version_dir(model_dir: str | Path, version: int | None = None) -> Path:
     model_dir = Path(model_dir)
     if (model_dir / "saved_model.pb").is_file() and version is None:
         return model_dir
-    versions = sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit()) if model_dir.is_dir() else []
+    versions = (
+        sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit()) if model_dir.is_dir() else []
+    )
     if version is not None:
         if version not in versions:
-            raise NotFoundError(f"Version {version} not found; available: {versions}. Received: model_dir='{model_dir}'")
+            raise NotFoundError(
+                f"Version {version} not found; available: {versions}. Received: model_dir='{model_dir}'"
+            )
         return model_dir / str(version)
     if not versions:
         raise NotFoundError(

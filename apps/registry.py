@@ -36,7 +36,9 @@ def get_task(name: str) -> Any:
     if name not in names:
         close = difflib.get_close_matches(name, names, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise UsageError(f"Unknown task '{name}'.{hint} Available tasks: {', '.join(names)}. Received: task='{name}'")
+        raise UsageError(
+            f"Unknown task '{name}'.{hint} Available tasks: {', '.join(names)}. Received: task='{name}'"
+        )
     module = importlib.import_module(f"tfapps.apps.{name}")
     task = getattr(module, "TASK", None)
     if task is None:

@@ -110,7 +110,9 @@ def evaluate_run(run_dir: str | Path, data: str) -> Mapping[str, float]:
     return task.evaluate(model, config, data, Path(run_dir) / "eval")
 
 
-def export_run(run_dir: str | Path, export_dir: str | Path, name: str | None = None, version: int | None = None) -> Path:
+def export_run(
+    run_dir: str | Path, export_dir: str | Path, name: str | None = None, version: int | None = None
+) -> Path:
     """Export a run's best model as `<export_dir>/<name>/<version>/` (checked) and return that path."""
     from tfapps.pipelines.trainer import load_best_model
     from tfapps.serving.export import export_model

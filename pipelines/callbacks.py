@@ -36,7 +36,9 @@ class BestModelKeeper(keras.callbacks.Callback):
         write: False on non-chief workers (they only follow the decision).
     """
 
-    def __init__(self, monitor: str, model_path: Path, state_path: Path, patience: int = 0, write: bool = True):
+    def __init__(
+        self, monitor: str, model_path: Path, state_path: Path, patience: int = 0, write: bool = True
+    ):
         super().__init__()
         self.monitor = monitor
         self.mode = monitor_mode(monitor)
@@ -60,11 +62,15 @@ class BestModelKeeper(keras.callbacks.Callback):
         logs = logs or {}
         if self.monitor not in logs:
             available = ", ".join(sorted(logs))
-            raise KeyError(f"train.monitor '{self.monitor}' is not among the logged metrics: {available}. "
-                           f"Received: monitor='{self.monitor}'")
+            raise KeyError(
+                f"train.monitor '{self.monitor}' is not among the logged metrics: {available}. "
+                f"Received: monitor='{self.monitor}'"
+            )
         value = float(logs[self.monitor])
         if self._improved(value):
-            logger.info("epoch %d: %s improved to %.5g; saving %s", epoch + 1, self.monitor, value, self.model_path)
+            logger.info(
+                "epoch %d: %s improved to %.5g; saving %s", epoch + 1, self.monitor, value, self.model_path
+            )
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.write:
                 tmp = self.model_path.with_name(self.model_path.stem + ".tmp.keras")
@@ -74,7 +80,9 @@ class BestModelKeeper(keras.callbacks.Callback):
             self.wait += 1
         if self.write:
             tmp_state = self.state_path.with_suffix(".tmp")
-            tmp_state.write_text(json.dumps({"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}))
+            tmp_state.write_text(
+                json.dumps({"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait})
+            )
             tmp_state.replace(self.state_path)
         if self.patience and self.wait >= self.patience:
             logger.info("Early stopping: no improvement of %s for %d epoch(s)", self.monitor, self.wait)
@@ -91,7 +99,9 @@ class Progress(keras.callbacks.Callback):
         every_seconds: minimum seconds between in-epoch lines.
     """
 
-    def __init__(self, epochs: int, steps_per_epoch: int, global_batch_size: int, every_seconds: float = 10.0):
+    def __init__(
+        self, epochs: int, steps_per_epoch: int, global_batch_size: int, every_seconds: float = 10.0
+    ):
         super().__init__()
         self.epochs = epochs
         self.steps = steps_per_epoch
@@ -118,7 +128,9 @@ class Progress(keras.callbacks.Callback):
 
     @staticmethod
     def _metrics(logs) -> str:
-        return "  ".join(f"{k} {float(v):.4g}" for k, v in (logs or {}).items() if not k.startswith("learning_rate"))
+        return "  ".join(
+            f"{k} {float(v):.4g}" for k, v in (logs or {}).items() if not k.startswith("learning_rate")
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps_done += 1
@@ -128,7 +140,13 @@ class Progress(keras.callbacks.Callback):
             rate = (batch + 1) * self.batch / max(now - self._epoch_start, 1e-9)
             logger.info(
                 "epoch %d/%d  step %d/%d  %.0f ex/s  ETA %s  %s",
-                self._epoch + 1, self.epochs, batch + 1, self.steps, rate, self._eta(batch + 1), self._metrics(logs),
+                self._epoch + 1,
+                self.epochs,
+                batch + 1,
+                self.steps,
+                rate,
+                self._eta(batch + 1),
+                self._metrics(logs),
             )
 
     def on_epoch_end(self, epoch, logs=None):
@@ -136,5 +154,10 @@ class Progress(keras.callbacks.Callback):
         rate = self.steps * self.batch / max(seconds, 1e-9)
         logger.info(
             "epoch %d/%d done in %.1fs  %.0f ex/s  ETA %s  %s",
-            epoch + 1, self.epochs, seconds, rate, self._eta(self.steps), self._metrics(logs),
+            epoch + 1,
+            self.epochs,
+            seconds,
+            rate,
+            self._eta(self.steps),
+            self._metrics(logs),
         )

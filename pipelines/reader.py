@@ -23,7 +23,11 @@ __all__ = ["IMAGE_EXTENSIONS", "LabelledFiles", "find_split", "list_labelled_ima
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif"})
-SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "validation", "valid", "dev"), "test": ("test", "testing")}
+SPLIT_NAMES = {
+    "train": ("train", "training"),
+    "val": ("val", "validation", "valid", "dev"),
+    "test": ("test", "testing"),
+}
 
 
 @dataclasses.dataclass
@@ -107,7 +111,9 @@ def _from_csv(csv_path: Path) -> tuple[list[str], list[str]]:
                 raise DataError(f"Empty path or label on line {line}. Received: path='{csv_path}', row={row}")
             file = (csv_path.parent / row["path"]).resolve()
             if not file.is_file():
-                raise DataError(f"Image listed on line {line} does not exist. Received: path='{file}' in '{csv_path}'")
+                raise DataError(
+                    f"Image listed on line {line} does not exist. Received: path='{file}' in '{csv_path}'"
+                )
             paths.append(str(file))
             names.append(row["label"])
     if not paths:
@@ -201,7 +207,9 @@ def list_labelled_images(
         )
     skipped = [(p, "cannot be decoded") for p in bad]
     if skipped:
-        logger.warning("Skipping %d undecodable image(s) under %s, e.g. %s", len(skipped), root, skipped[0][0])
+        logger.warning(
+            "Skipping %d undecodable image(s) under %s, e.g. %s", len(skipped), root, skipped[0][0]
+        )
     keep = np.flatnonzero(ok)
     files = LabelledFiles(
         paths=[paths[i] for i in keep],

@@ -38,7 +38,11 @@ def is_chief() -> bool:
         return True
     if task.get("type") == "chief":
         return True
-    return task.get("type") == "worker" and task.get("index", 0) == 0 and "chief" not in tf_config.get("cluster", {})
+    return (
+        task.get("type") == "worker"
+        and task.get("index", 0) == 0
+        and "chief" not in tf_config.get("cluster", {})
+    )
 
 
 def _mirrored() -> tf.distribute.Strategy:

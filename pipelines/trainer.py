@@ -81,7 +81,9 @@ def build_optimizer(train_config: Any, steps_per_epoch: int) -> keras.optimizers
         return keras.optimizers.SGD(momentum=0.9, nesterov=True, weight_decay=decay, **common)
     if name == "rmsprop":
         return keras.optimizers.RMSprop(weight_decay=decay, **common)
-    raise ConfigError(f"Unknown optimizer. Expected adamw, adam, sgd or rmsprop. Received: train.optimizer={name!r}")
+    raise ConfigError(
+        f"Unknown optimizer. Expected adamw, adam, sgd or rmsprop. Received: train.optimizer={name!r}"
+    )
 
 
 def _load_init_weights(model: keras.Model, path: str) -> None:
@@ -178,7 +180,9 @@ def train(task: Any, config: Any, run_dir: str | Path, progress_every: float = 1
                 metrics=task.metrics(config),
                 jit_compile=config.runtime.jit_compile,
             )
-        train_data = strategy.distribute_datasets_from_function(lambda ctx: task.make_datasets(config, ctx).train)
+        train_data = strategy.distribute_datasets_from_function(
+            lambda ctx: task.make_datasets(config, ctx).train
+        )
         val_data = (
             strategy.distribute_datasets_from_function(lambda ctx: task.make_datasets(config, ctx).val)
             if validation_steps
@@ -196,7 +200,9 @@ def train(task: Any, config: Any, run_dir: str | Path, progress_every: float = 1
             write=chief,
         )
         callbacks = [
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup" / _worker_name()), delete_checkpoint=False),
+            keras.callbacks.BackupAndRestore(
+                str(run_dir / "backup" / _worker_name()), delete_checkpoint=False
+            ),
             keeper,
             keras.callbacks.TerminateOnNaN(),
             Progress(config.train.epochs, steps_per_epoch, global_batch, every_seconds=progress_every),

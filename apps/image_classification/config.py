@@ -9,7 +9,14 @@ from tfapps.apps.errors import ConfigError
 from tfapps.apps.task import DataConfig, RuntimeConfig, TrainConfig
 from tfapps.models.backbones import BackboneName
 
-__all__ = ["PRESETS", "AugmentConfig", "ImageClassificationConfig", "ImageDataConfig", "ImageModelConfig", "ServingConfig"]
+__all__ = [
+    "PRESETS",
+    "AugmentConfig",
+    "ImageClassificationConfig",
+    "ImageDataConfig",
+    "ImageModelConfig",
+    "ServingConfig",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,25 +112,43 @@ class ImageClassificationConfig:
             ConfigError: naming the first invalid value.
         """
         checks = [
-            (all(s >= 8 for s in self.data.image_size), "data.image_size", "both sides >= 8", self.data.image_size),
-            (0.0 <= self.data.validation_split < 1.0, "data.validation_split", "in [0, 1)", self.data.validation_split),
+            (
+                all(s >= 8 for s in self.data.image_size),
+                "data.image_size",
+                "both sides >= 8",
+                self.data.image_size,
+            ),
+            (
+                0.0 <= self.data.validation_split < 1.0,
+                "data.validation_split",
+                "in [0, 1)",
+                self.data.validation_split,
+            ),
             (self.train.epochs >= 1, "train.epochs", ">= 1", self.train.epochs),
             (self.train.batch_size >= 1, "train.batch_size", ">= 1", self.train.batch_size),
             (self.train.learning_rate > 0, "train.learning_rate", "> 0", self.train.learning_rate),
             (self.serving.top_k >= 1, "serving.top_k", ">= 1", self.serving.top_k),
             (0.0 <= self.model.dropout < 1.0, "model.dropout", "in [0, 1)", self.model.dropout),
-            (len(self.model.widths) >= 1 and min(self.model.widths) >= 1, "model.widths", "positive filters",
-             self.model.widths),
+            (
+                len(self.model.widths) >= 1 and min(self.model.widths) >= 1,
+                "model.widths",
+                "positive filters",
+                self.model.widths,
+            ),
             (self.augment.crop_padding >= 0, "augment.crop_padding", ">= 0", self.augment.crop_padding),
             (self.data.shuffle_buffer >= 0, "data.shuffle_buffer", ">= 0", self.data.shuffle_buffer),
         ]
         for ok, key, expected, value in checks:
             if not ok:
-                raise ConfigError(f"Invalid value for '{key}': expected {expected}. Received: {key}={value!r}")
+                raise ConfigError(
+                    f"Invalid value for '{key}': expected {expected}. Received: {key}={value!r}"
+                )
 
 
-_IMAGENET = {"augment": {"flip": True, "crop_padding": 16, "rotation": 0.03, "contrast": 0.1},
-             "train": {"batch_size": 32, "warmup_epochs": 1.0}}
+_IMAGENET = {
+    "augment": {"flip": True, "crop_padding": 16, "rotation": 0.03, "contrast": 0.1},
+    "train": {"batch_size": 32, "warmup_epochs": 1.0},
+}
 
 PRESETS: dict[str, dict] = {
     # Seconds on a laptop: the contract test and the CLI tests use it.
@@ -131,20 +156,46 @@ PRESETS: dict[str, dict] = {
         "data": {"image_size": [32, 32], "cache": True},
         "augment": {"flip": False},
         "model": {"backbone": "simple_cnn", "widths": [8, 16], "convs_per_stage": 1, "dropout": 0.0},
-        "train": {"epochs": 1, "batch_size": 8, "learning_rate": 3e-3, "lr_schedule": "constant", "weight_decay": 0.0},
+        "train": {
+            "epochs": 1,
+            "batch_size": 8,
+            "learning_rate": 3e-3,
+            "lr_schedule": "constant",
+            "weight_decay": 0.0,
+        },
     },
     # Small images on two CPU cores in minutes (Fashion-MNIST: see bench/fashion_mnist.py).
     "cpu": {
         "data": {"image_size": [28, 28]},
         "augment": {"flip": True, "crop_padding": 2},
         "model": {"backbone": "simple_cnn", "widths": [32, 64, 128], "convs_per_stage": 2, "dropout": 0.3},
-        "train": {"epochs": 12, "batch_size": 128, "learning_rate": 2e-3, "lr_schedule": "cosine",
-                  "warmup_epochs": 0.5, "weight_decay": 5e-4},
+        "train": {
+            "epochs": 12,
+            "batch_size": 128,
+            "learning_rate": 2e-3,
+            "lr_schedule": "cosine",
+            "warmup_epochs": 0.5,
+            "weight_decay": 5e-4,
+        },
     },
-    "resnet18": {**_IMAGENET, "data": {"image_size": [224, 224]}, "model": {"backbone": "resnet18", "dropout": 0.0}},
-    "resnet50": {**_IMAGENET, "data": {"image_size": [224, 224]}, "model": {"backbone": "resnet50", "dropout": 0.0}},
-    "efficientnet_b0": {**_IMAGENET, "data": {"image_size": [224, 224]},
-                        "model": {"backbone": "efficientnet_b0", "dropout": 0.2}},
-    "mobilenet_v3_small": {**_IMAGENET, "data": {"image_size": [160, 160]},
-                           "model": {"backbone": "mobilenet_v3_small", "dropout": 0.2}},
+    "resnet18": {
+        **_IMAGENET,
+        "data": {"image_size": [224, 224]},
+        "model": {"backbone": "resnet18", "dropout": 0.0},
+    },
+    "resnet50": {
+        **_IMAGENET,
+        "data": {"image_size": [224, 224]},
+        "model": {"backbone": "resnet50", "dropout": 0.0},
+    },
+    "efficientnet_b0": {
+        **_IMAGENET,
+        "data": {"image_size": [224, 224]},
+        "model": {"backbone": "efficientnet_b0", "dropout": 0.2},
+    },
+    "mobilenet_v3_small": {
+        **_IMAGENET,
+        "data": {"image_size": [160, 160]},
+        "model": {"backbone": "mobilenet_v3_small", "dropout": 0.2},
+    },
 }

@@ -20,7 +20,9 @@ logger = logging.getLogger(__name__)
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def _stratified_split(files: LabelledFiles, fraction: float, seed: int) -> tuple[LabelledFiles, LabelledFiles]:
+def _stratified_split(
+    files: LabelledFiles, fraction: float, seed: int
+) -> tuple[LabelledFiles, LabelledFiles]:
     rng = np.random.default_rng(seed)
     labels = np.asarray(files.labels)
     val_index = []
@@ -36,8 +38,13 @@ def _stratified_split(files: LabelledFiles, fraction: float, seed: int) -> tuple
 
     def subset(mask):
         keep = np.flatnonzero(mask)
-        return LabelledFiles([files.paths[i] for i in keep], [files.labels[i] for i in keep], files.class_names,
-                             files.skipped, files.channels)
+        return LabelledFiles(
+            [files.paths[i] for i in keep],
+            [files.labels[i] for i in keep],
+            files.class_names,
+            files.skipped,
+            files.channels,
+        )
 
     return subset(~is_val), subset(is_val)
 
@@ -85,8 +92,14 @@ def _decoded(files: LabelledFiles, config, input_context=None) -> tf.data.Datase
     )
 
 
-def make_dataset(files: LabelledFiles, config, training: bool, batch_size: int, input_context=None,
-                 weights: np.ndarray | None = None) -> tf.data.Dataset:
+def make_dataset(
+    files: LabelledFiles,
+    config,
+    training: bool,
+    batch_size: int,
+    input_context=None,
+    weights: np.ndarray | None = None,
+) -> tf.data.Dataset:
     """A repeated, batched dataset of `(images, one_hot_labels[, sample_weights])` for `fit`.
 
     Args:
@@ -107,9 +120,16 @@ def make_dataset(files: LabelledFiles, config, training: bool, batch_size: int, 
     dataset = dataset.repeat().batch(batch_size, drop_remainder=training)
     augment = config.augment
     augmenter = (
-        image_augmenter(config.data.image_size, flip=augment.flip, crop_padding=augment.crop_padding,
-                        rotation=augment.rotation, contrast=augment.contrast, seed=config.data.seed)
-        if training else None
+        image_augmenter(
+            config.data.image_size,
+            flip=augment.flip,
+            crop_padding=augment.crop_padding,
+            rotation=augment.rotation,
+            contrast=augment.contrast,
+            seed=config.data.seed,
+        )
+        if training
+        else None
     )
     class_weight_table = tf.constant(weights) if weights is not None else None
 
@@ -118,8 +138,9 @@ def make_dataset(files: LabelledFiles, config, training: bool, batch_size: int, 
         if augmenter is not None:
             images = augmenter(images, training=True)
         if training and augment.mix != "none":
-            images, one_hot = mix_batch(images, one_hot, mode=augment.mix, alpha=augment.mix_alpha,
-                                        seed=config.data.seed)
+            images, one_hot = mix_batch(
+                images, one_hot, mode=augment.mix, alpha=augment.mix_alpha, seed=config.data.seed
+            )
         if class_weight_table is not None:
             return images, one_hot, tf.gather(class_weight_table, labels)
         return images, one_hot

@@ -29,25 +29,43 @@ def _plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path) 
     ax.set_ylabel("true")
     if len(class_names) <= 30:
         for (i, j), count in np.ndenumerate(matrix):
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
-                    color="white" if normalised[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if normalised[i, j] > 0.5 else "black",
+            )
     ax.set_title("Confusion matrix (rows: true class)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def write_report(out_dir: Path, metrics: Mapping[str, float], matrix: np.ndarray, class_names: Sequence[str]) -> None:
+def write_report(
+    out_dir: Path, metrics: Mapping[str, float], matrix: np.ndarray, class_names: Sequence[str]
+) -> None:
     """Write `metrics.json`, `confusion_matrix.json`, `confusion_matrix.png` and `per_class.csv`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(dict(metrics), indent=1))
     (out_dir / "confusion_matrix.json").write_text(
-        json.dumps({"labels": list(class_names), "matrix": matrix.tolist(), "rows": "true", "columns": "predicted"})
+        json.dumps(
+            {"labels": list(class_names), "matrix": matrix.tolist(), "rows": "true", "columns": "predicted"}
+        )
     )
     _plot_confusion(matrix, class_names, out_dir / "confusion_matrix.png")
     with (out_dir / "per_class.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["class", "support", "precision", "recall", "f1"])
         for i, name in enumerate(class_names):
-            writer.writerow([name, int(matrix[i].sum()), metrics[f"precision/{name}"], metrics[f"recall/{name}"],
-                             metrics[f"f1/{name}"]])
+            writer.writerow(
+                [
+                    name,
+                    int(matrix[i].sum()),
+                    metrics[f"precision/{name}"],
+                    metrics[f"recall/{name}"],
+                    metrics[f"f1/{name}"],
+                ]
+            )

@@ -39,7 +39,9 @@ class ImageClassificationTask:
 
     def _splits(self, config):
         d = config.data
-        return image_data.labelled_splits(d.train, d.val, d.validation_split, d.seed, d.skip_corrupt, d.class_names)
+        return image_data.labelled_splits(
+            d.train, d.val, d.validation_split, d.seed, d.skip_corrupt, d.class_names
+        )
 
     def resolve_data(self, config):
         """Fill `data.class_names` and resolve `data.color_mode=auto` from the training files."""
@@ -48,9 +50,14 @@ class ImageClassificationTask:
         if color == "auto":
             color = "grayscale" if train.channels == 1 and (val is None or val.channels == 1) else "rgb"
         counts = train.counts()
-        logger.info("%d training images in %d classes (%s); %d validation images; %d skipped",
-                    len(train.paths), len(counts), ", ".join(f"{k}: {v}" for k, v in counts.items()),
-                    len(val.paths) if val else 0, len(train.skipped))
+        logger.info(
+            "%d training images in %d classes (%s); %d validation images; %d skipped",
+            len(train.paths),
+            len(counts),
+            ", ".join(f"{k}: {v}" for k, v in counts.items()),
+            len(val.paths) if val else 0,
+            len(train.skipped),
+        )
         return with_values(config, **{"data.class_names": list(train.class_names), "data.color_mode": color})
 
     def build_model(self, config) -> keras.Model:
@@ -63,15 +70,21 @@ class ImageClassificationTask:
             mean = _IMAGENET_MEAN if channels == 3 else (float(np.mean(_IMAGENET_MEAN)),)
             std = _IMAGENET_STD if channels == 3 else (float(np.mean(_IMAGENET_STD)),)
             x = keras.layers.Normalization(mean=mean, variance=[s * s for s in std], name="normalize")(x)
-        backbone = build_backbone(config.model.backbone, shape, widths=config.model.widths,
-                                  convs_per_stage=config.model.convs_per_stage)
+        backbone = build_backbone(
+            config.model.backbone,
+            shape,
+            widths=config.model.widths,
+            convs_per_stage=config.model.convs_per_stage,
+        )
         logits = classification_head(backbone(x), len(config.data.class_names), dropout=config.model.dropout)
         return keras.Model(inputs, logits, name="image_classifier")
 
     def make_datasets(self, config, input_context=None) -> Datasets:
         train, val = self._splits(config)
         global_batch = config.train.batch_size
-        per_replica = input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
+        per_replica = (
+            input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
+        )
         weights = image_data.class_weights(train, config.data.class_weights)
         return Datasets(
             train=image_data.make_dataset(train, config, True, per_replica, input_context, weights),
@@ -81,7 +94,9 @@ class ImageClassificationTask:
         )
 
     def loss(self, config):
-        return keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.model.label_smoothing)
+        return keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=config.model.label_smoothing
+        )
 
     def metrics(self, config):
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]

@@ -25,14 +25,18 @@ def simple_cnn(
         A model mapping images to a feature map `[batch, h, w, widths[-1]]`.
     """
     if not widths or convs_per_stage < 1:
-        raise ValueError(f"simple_cnn needs at least one stage and one conv per stage. Received: widths={widths}, convs_per_stage={convs_per_stage}")
+        raise ValueError(
+            f"simple_cnn needs at least one stage and one conv per stage. Received: widths={widths}, convs_per_stage={convs_per_stage}"
+        )
     inputs = keras.Input(input_shape)
     x = inputs
     for stage, filters in enumerate(widths):
         if stage > 0:
             x = keras.layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
         for i in range(convs_per_stage):
-            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"stage{stage}_conv{i}")(x)
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"stage{stage}_conv{i}")(
+                x
+            )
             x = keras.layers.BatchNormalization(name=f"stage{stage}_bn{i}")(x)
             x = keras.layers.ReLU(name=f"stage{stage}_relu{i}")(x)
     return keras.Model(inputs, x, name=name)

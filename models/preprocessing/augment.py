@@ -41,7 +41,9 @@ def image_augmenter(
     return keras.Sequential(layers, name="augment") if layers else None
 
 
-def mix_batch(images: tf.Tensor, labels: tf.Tensor, *, mode: str, alpha: float, seed: int) -> tuple[tf.Tensor, tf.Tensor]:
+def mix_batch(
+    images: tf.Tensor, labels: tf.Tensor, *, mode: str, alpha: float, seed: int
+) -> tuple[tf.Tensor, tf.Tensor]:
     """MixUp or CutMix on a batch with one-hot `labels`; pairs each example with a shuffled partner.
 
     Args:

@@ -1,0 +1,339 @@
+"""`ModelServer`: one model manager behind a gRPC server and a REST (uvicorn) server.
+
+Start-up follows tensorflow_model_server: every configured model is loaded (and warmed up) first,
+then gRPC and REST start listening. Port semantics differ between the Python API and the CLI:
+
+* `ServerOptions` (Python API): `grpc_port=0` / `rest_port=0` bind a free ephemeral port (read it
+  back from `ModelServer.grpc_port` / `.rest_port`); `None` disables that protocol.
+* `main()` (CLI): TF Serving's semantics: `--rest_api_port=0` (default) disables REST,
+  `--port=0` is a start-up error because this server has no `--grpc_socket_path`.
+
+Example::
+
+    opts = ServerOptions(model_name="m", model_base_path="/x/m", grpc_port=0, rest_port=0)
+    with ModelServer(opts) as server:
+        RestClient(f"http://127.0.0.1:{server.rest_port}").predict("m", {"x": [[1.0]]})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+import uvicorn
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfapps.apps.errors import (
+    EXIT_OK,
+    EXIT_RUNTIME_ERROR,
+    EXIT_USAGE_ERROR,
+    InvalidArgumentError,
+    TfappsError,
+    UsageError,
+)
+from tfapps.serving.model_config import (
+    TENSORFLOW_PLATFORM,
+    read_model_server_config,
+    validate_model_server_config,
+)
+from tfapps.serving.server.flags import Flags, parse_flags, usage
+from tfapps.serving.server.grpc_service import add_services
+from tfapps.serving.server.manager import ModelManager
+from tfapps.serving.server.rest import build_rest_app
+
+logger = logging.getLogger(__name__)
+
+_GRPC_MAX_MESSAGE = 2**31 - 1  # upstream: SetMaxMessageSize(INT32_MAX)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """How to run a `ModelServer`.
+
+    Attributes:
+        model_name: the single model's name (ignored with `model_config_file`).
+        model_base_path: `<base_path>` holding `<version>/saved_model.pb` (single-model mode).
+        model_config_file: a text-format `ModelServerConfig` (multi-model mode; wins over base path).
+        grpc_port: gRPC port; 0 picks a free ephemeral port, None disables gRPC.
+        rest_port: REST port; 0 picks a free ephemeral port, None disables REST.
+        host: interface to bind (`127.0.0.1` by default; `0.0.0.0` to serve the network).
+        enable_model_warmup: replay `assets.extra/tf_serving_warmup_requests` while loading.
+        num_request_iterations_for_warmup: replays per warmup record (<1 means 1).
+        file_system_poll_wait_seconds: re-list base paths this often for new/removed versions
+            (<= 0: only at start-up).
+        rest_api_timeout_in_ms: REST predict deadline (504 past it; <= 0: none).
+        rest_api_enable_cors_support: add CORS headers to REST answers.
+        grpc_max_workers: threads serving gRPC calls.
+    """
+
+    model_name: str = "default"
+    model_base_path: str | os.PathLike[str] | None = None
+    model_config_file: str | os.PathLike[str] | None = None
+    grpc_port: int | None = 8500
+    rest_port: int | None = None
+    host: str = "127.0.0.1"
+    enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int = 1
+    file_system_poll_wait_seconds: float = 1.0
+    rest_api_timeout_in_ms: int = 30000
+    rest_api_enable_cors_support: bool = False
+    grpc_max_workers: int = 16
+
+    def model_server_config(self) -> model_server_config_pb2.ModelServerConfig:
+        """The `ModelServerConfig` these options describe (read from file, or one model).
+
+        Raises:
+            UsageError: neither a base path nor a config file is given.
+            NotFoundError, InvalidArgumentError: the config file is missing or invalid.
+        """
+        if self.model_config_file:
+            return read_model_server_config(self.model_config_file)
+        if not self.model_base_path:
+            raise UsageError(
+                "Both server_options.model_base_path and server_options.model_config_file are empty! "
+                "Expected --model_base_path=DIR or --model_config_file=FILE. Received: model_base_path=''"
+            )
+        config = model_server_config_pb2.ModelServerConfig()
+        config.model_config_list.config.add(
+            name=self.model_name,
+            base_path=str(Path(self.model_base_path).absolute()),
+            model_platform=TENSORFLOW_PLATFORM,
+        )
+        validate_model_server_config(config)
+        return config
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ModelServer:
+    """The embedded TF Serving-compatible server.
+
+    Args:
+        options: `ServerOptions`.
+
+    `start()` blocks until every model is AVAILABLE (or raises); `stop()` shuts both protocols
+    down and unloads the models. Also a context manager (`with ModelServer(opts) as server:`).
+    """
+
+    def __init__(self, options: ServerOptions):
+        self.options = options
+        self.manager: ModelManager | None = None
+        self.grpc_port: int | None = None
+        self.rest_port: int | None = None
+        self._grpc: grpc.Server | None = None
+        self._uvicorn: uvicorn.Server | None = None
+        self._rest_thread: threading.Thread | None = None
+
+    def start(self) -> ModelServer:
+        """Loads the models, then starts gRPC and REST.
+
+        Returns:
+            self, for chaining.
+
+        Raises:
+            TfappsError: a config, load or bind failure (the server is left stopped).
+        """
+        opts = self.options
+        config = opts.model_server_config()
+        self.manager = ModelManager(
+            config.model_config_list.config,
+            enable_warmup=opts.enable_model_warmup,
+            warmup_iterations=opts.num_request_iterations_for_warmup,
+        )
+        try:
+            self.manager.load_initial()
+            self.manager.start_polling(opts.file_system_poll_wait_seconds)
+            if opts.grpc_port is not None:
+                self._start_grpc(opts.grpc_port)
+            if opts.rest_port is not None:
+                if opts.rest_port != 0 and opts.rest_port == opts.grpc_port:
+                    logger.error("server_options.http_port cannot be same as grpc_port. Not starting REST.")
+                else:
+                    self._start_rest(opts.rest_port)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_grpc(self, port: int) -> None:
+        server = grpc.server(
+            concurrent.futures.ThreadPoolExecutor(
+                max_workers=self.options.grpc_max_workers, thread_name_prefix="grpc"
+            ),
+            options=[
+                ("grpc.max_receive_message_length", _GRPC_MAX_MESSAGE),
+                ("grpc.max_send_message_length", _GRPC_MAX_MESSAGE),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        add_services(server, self.manager)
+        address = _host_port(self.options.host, port)
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise InvalidArgumentError(
+                f"Failed to bind gRPC to {address}: {exc}. Received: port={port}"
+            ) from exc
+        if bound == 0:
+            raise InvalidArgumentError(f"Failed to bind gRPC to {address} (in use?). Received: port={port}")
+        server.start()
+        self._grpc, self.grpc_port = server, bound
+        logger.info("Running gRPC ModelServer at %s ...", _host_port(self.options.host, bound))
+
+    def _start_rest(self, port: int) -> None:
+        family = socket.AF_INET6 if ":" in self.options.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.options.host, port))
+        except OSError as exc:
+            sock.close()
+            raise InvalidArgumentError(
+                f"Failed to bind REST to {_host_port(self.options.host, port)}: {exc}. Received: rest_api_port={port}"
+            ) from exc
+        sock.set_inheritable(True)
+        app = build_rest_app(
+            self.manager, self.options.rest_api_timeout_in_ms, self.options.rest_api_enable_cors_support
+        )
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                # Not the main thread: uvicorn installs no signal handlers here; stop() ends it.
+                asyncio.run(server.serve(sockets=[sock]))
+            except BaseException as exc:  # surfaced to start() below
+                failures.append(exc)
+
+        thread = threading.Thread(target=run, name="tfapps-rest", daemon=True)
+        thread.start()
+        while not server.started and thread.is_alive():
+            thread.join(0.01)
+        if not server.started:
+            sock.close()
+            raise InvalidArgumentError(
+                f"REST server failed to start: {failures[0] if failures else 'unknown'}"
+            )
+        self._uvicorn, self._rest_thread = server, thread
+        self.rest_port = sock.getsockname()[1]
+        self._rest_socket = sock
+        logger.info("Exporting HTTP/REST API at:%s ...", _host_port(self.options.host, self.rest_port))
+
+    def stop(self) -> None:
+        """Stops REST and gRPC (in-flight calls get a short grace period) and unloads models."""
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+            if self._rest_thread is not None:
+                self._rest_thread.join(timeout=10)
+            self._rest_socket.close()
+            self._uvicorn = self._rest_thread = None
+        if self._grpc is not None:
+            self._grpc.stop(grace=1.0).wait()
+            self._grpc = None
+        if self.manager is not None:
+            self.manager.stop()
+
+    def __enter__(self) -> ModelServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def options_from_flags(flags: Flags) -> ServerOptions:
+    """Maps CLI flags (TF Serving semantics) to `ServerOptions`.
+
+    Raises:
+        UsageError: a port outside 0..65535, `--port=0` (no socket path support), or neither
+            `--model_base_path` nor `--model_config_file`.
+    """
+    for name in ("port", "rest_api_port"):
+        value = getattr(flags, name)
+        if not 0 <= value <= 65535:
+            raise UsageError(f"--{name} must be in 0..65535. Received: --{name}={value}")
+    if flags.port == 0:
+        raise UsageError(
+            "At least one of server_options.grpc_port or server_options.grpc_socket_path must be set. "
+            "Received: --port=0"
+        )
+    if not flags.model_base_path and not flags.model_config_file:
+        raise UsageError(
+            "Both server_options.model_base_path and server_options.model_config_file are empty! "
+            "Expected --model_base_path=DIR or --model_config_file=FILE."
+        )
+    return ServerOptions(
+        model_name=flags.model_name,
+        model_base_path=flags.model_base_path or None,
+        model_config_file=flags.model_config_file or None,
+        grpc_port=flags.port,
+        rest_port=flags.rest_api_port or None,
+        host=flags.host,
+        enable_model_warmup=flags.enable_model_warmup,
+        num_request_iterations_for_warmup=flags.num_request_iterations_for_warmup,
+        file_system_poll_wait_seconds=flags.file_system_poll_wait_seconds,
+        rest_api_timeout_in_ms=flags.rest_api_timeout_in_ms,
+        rest_api_enable_cors_support=flags.rest_api_enable_cors_support,
+    )
+
+
+def main(argv: Sequence[str]) -> int:
+    """Runs `tfapps serve ARGS...` until SIGINT/SIGTERM.
+
+    Args:
+        argv: tensorflow_model_server style flags (see `flags.py`).
+
+    Returns:
+        0 after a clean shutdown (or `--help`/`--version`), 1 when start-up fails (`Failed to start
+        server. Error: ...` on stderr), 2 for a bad command line.
+    """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    if any(a in ("-h", "--help", "-help") for a in argv):
+        sys.stdout.write(usage() + "\n")
+        return EXIT_OK
+    try:
+        flags = parse_flags(argv)
+        if flags.version:
+            import tensorflow as tf
+
+            sys.stdout.write(f"TensorFlow ModelServer: tfapps\nTensorFlow Library: {tf.__version__}\n")
+            return EXIT_OK
+        options = options_from_flags(flags)
+    except UsageError as exc:
+        sys.stderr.write(f"tfapps serve: error: {exc}\n")
+        return EXIT_USAGE_ERROR
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    server = ModelServer(options)
+    try:
+        try:
+            server.start()
+        except (TfappsError, OSError) as exc:
+            sys.stderr.write(f"Failed to start server. Error: {exc}\n")
+            return EXIT_RUNTIME_ERROR
+        while not stop.wait(0.5):
+            pass
+        logger.info("Shutting down the model server")
+        server.stop()
+        return EXIT_OK
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

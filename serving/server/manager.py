@@ -1,0 +1,381 @@
+"""The model manager: which versions of which models are loaded, and the one place they run.
+
+It mirrors TF Serving's ServerCore + AspiredVersionsManager for our needs: each model's base path
+is listed, the version policy (`latest` N / `all` / `specific`) picks the aspired versions, new
+versions are loaded (and warmed up) before old ones are unloaded (availability preserving), and
+every version's state (START, LOADING, AVAILABLE, UNLOADING, END + error) is kept for the status
+API. `reconcile()` is one file-system poll; `start_polling()` repeats it in a thread.
+
+REST and gRPC both call `resolve()` then `run()`; `run()` is where a per-version batching queue
+will sit later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfapps.apps.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    TfappsError,
+    UnavailableError,
+)
+from tfapps.serving.model_config import list_versions
+from tfapps.serving.runtime import Servable, load_servable
+from tfapps.serving.server.warmup import run_warmup
+
+logger = logging.getLogger(__name__)
+
+ModelConfig = model_server_config_pb2.ModelConfig
+
+
+class State(enum.IntEnum):
+    """Version states, numbered as `ModelVersionStatus.State` in get_model_status.proto."""
+
+    UNKNOWN = 0
+    START = 10
+    LOADING = 20
+    AVAILABLE = 30
+    UNLOADING = 40
+    END = 50
+
+
+@dataclasses.dataclass
+class VersionStatus:
+    """The state of one model version, as the status API reports it.
+
+    Attributes:
+        version: the version number.
+        state: current `State`.
+        error_code: canonical code name; `"OK"` unless loading failed.
+        error_message: the load error, empty when OK.
+    """
+
+    version: int
+    state: State
+    error_code: str = "OK"
+    error_message: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServableHandle:
+    """A resolved request target: one AVAILABLE version of a model."""
+
+    model_name: str
+    version: int
+    servable: Servable
+
+
+@dataclasses.dataclass
+class _Model:
+    config: ModelConfig
+    statuses: dict[int, VersionStatus] = dataclasses.field(default_factory=dict)
+    servables: dict[int, Servable] = dataclasses.field(default_factory=dict)
+
+
+def aspired_versions(config: ModelConfig, available: Mapping[int, Path]) -> list[int]:
+    """Applies a model's version policy to the versions found on disk.
+
+    Args:
+        config: the model's `ModelConfig` (`model_version_policy` unset means `latest {1}`).
+        available: version → directory, from listing the base path.
+
+    Returns:
+        The versions to serve, highest first.
+    """
+    policy = config.model_version_policy
+    kind = policy.WhichOneof("policy_choice")
+    found = sorted(available, reverse=True)
+    if kind == "all":
+        return found
+    if kind == "specific":
+        wanted = list(policy.specific.versions)
+        missing = sorted(set(wanted) - set(found))
+        if missing:
+            logger.warning(
+                "Versions %s of model %s are not on disk under %s", missing, config.name, config.base_path
+            )
+        if not wanted:
+            logger.warning(
+                "Model %s has an empty specific version policy; nothing will be served", config.name
+            )
+        return [v for v in found if v in wanted]
+    num = policy.latest.num_versions if kind == "latest" else 1
+    return found[: max(1, num)]
+
+
+class ModelManager:
+    """Loads, tracks and runs the configured models.
+
+    Args:
+        configs: one `ModelConfig` per model (names unique, absolute base paths).
+        enable_warmup: replay `assets.extra/tf_serving_warmup_requests` before AVAILABLE.
+        warmup_iterations: times each warmup record is replayed.
+        loader: `version_dir -> Servable` (tests may inject one).
+    """
+
+    def __init__(
+        self,
+        configs: Sequence[ModelConfig],
+        enable_warmup: bool = True,
+        warmup_iterations: int = 1,
+        loader: Callable[[Path], Servable] = load_servable,
+    ):
+        self._models = {c.name: _Model(config=c) for c in configs}
+        self._enable_warmup = enable_warmup
+        self._warmup_iterations = warmup_iterations
+        self._loader = loader
+        self._lock = threading.RLock()
+        self._reconcile_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    @property
+    def model_names(self) -> list[str]:
+        """Configured model names, sorted."""
+        return sorted(self._models)
+
+    # ---------------------------------------------------------------- loading
+
+    def load_initial(self) -> None:
+        """Loads every model's aspired versions; returns once each is AVAILABLE or END.
+
+        Raises:
+            NotFoundError: a base path is missing or holds no numeric version folder.
+            UnavailableError: some versions failed to load (message lists them and why).
+            FailedPreconditionError: a version label points to a version that is not available.
+        """
+        for model in self._models.values():
+            base = Path(model.config.base_path)
+            if not base.is_dir():
+                raise NotFoundError(
+                    f"Could not find base path {base} for servable {model.config.name}. "
+                    f"Received: base_path={str(base)!r}"
+                )
+            if not self._aspired(model):
+                raise NotFoundError(
+                    f"No versions of servable {model.config.name} found under base path {base}. "
+                    "Did you forget to name your leaf directory as a number (eg. '/1/')?"
+                )
+        self.reconcile()
+        failures = []
+        for model in self._models.values():
+            for status in model.statuses.values():
+                if status.state == State.END and status.error_code != "OK":
+                    failures.append(
+                        f"{{name: {model.config.name} version: {status.version}}} due to error: "
+                        f"{status.error_code}: {status.error_message}"
+                    )
+        if failures:
+            raise UnavailableError(
+                f"{len(failures)} servable(s) did not become available: {{{', '.join(failures)}}}"
+            )
+        for model in self._models.values():
+            self._check_labels(model)
+
+    def _aspired(self, model: _Model) -> list[int]:
+        try:
+            return aspired_versions(model.config, list_versions(model.config.base_path))
+        except OSError as exc:
+            logger.error(
+                "Could not list base path %s for servable %s: %s",
+                model.config.base_path,
+                model.config.name,
+                exc,
+            )
+            return []
+
+    def _check_labels(self, model: _Model) -> None:
+        for label, version in model.config.version_labels.items():
+            status = model.statuses.get(version)
+            if status is None or status.state != State.AVAILABLE:
+                raise FailedPreconditionError(
+                    f"Request to assign label to version {version} of model {model.config.name}, which is "
+                    f"not currently available for inference. Received: {label}={version}"
+                )
+
+    def reconcile(self) -> None:
+        """One file-system poll: load newly aspired versions, then unload versions no longer aspired.
+
+        A model never drops to zero AVAILABLE versions because of a poll (availability preserving).
+        Versions that failed to load stay in END with their error and are not retried.
+        """
+        with self._reconcile_lock:
+            for model in self._models.values():
+                if not Path(model.config.base_path).is_dir():
+                    logger.error(
+                        "Could not find base path %s for servable %s",
+                        model.config.base_path,
+                        model.config.name,
+                    )
+                    continue
+                on_disk = list_versions(model.config.base_path)
+                aspired = aspired_versions(model.config, on_disk)
+                if not aspired:
+                    logger.warning(
+                        "No versions of servable %s found under base path %s. Did you forget to name your "
+                        "leaf directory as a number (eg. '/1/')?",
+                        model.config.name,
+                        model.config.base_path,
+                    )
+                for version in aspired:
+                    status = model.statuses.get(version)
+                    if status is None or (status.state == State.END and status.error_code == "OK"):
+                        self._load(model, version, on_disk[version])
+                self._unload_unaspired(model, set(aspired))
+
+    def _load(self, model: _Model, version: int, version_dir: Path) -> None:
+        name = model.config.name
+        with self._lock:
+            model.statuses[version] = VersionStatus(version, State.START)
+            model.statuses[version].state = State.LOADING
+        logger.info("Loading servable version {name: %s version: %d} from %s", name, version, version_dir)
+        try:
+            servable = self._loader(version_dir)
+            if self._enable_warmup:
+                run_warmup(servable, version_dir, self._warmup_iterations)
+        except TfappsError as exc:
+            self._fail(model, version, exc.grpc_code, str(exc))
+            return
+        except Exception as exc:  # a broken SavedModel must not take the server down
+            self._fail(model, version, "UNKNOWN", f"{type(exc).__name__}: {exc}")
+            return
+        with self._lock:
+            model.servables[version] = servable
+            model.statuses[version] = VersionStatus(version, State.AVAILABLE)
+        logger.info("Successfully loaded servable version {name: %s version: %d}", name, version)
+
+    def _fail(self, model: _Model, version: int, code: str, message: str) -> None:
+        logger.error(
+            "Loading servable {name: %s version: %d} failed: %s", model.config.name, version, message
+        )
+        with self._lock:
+            model.statuses[version] = VersionStatus(version, State.END, code, message)
+
+    def _unload_unaspired(self, model: _Model, aspired: set[int]) -> None:
+        with self._lock:
+            loaded = set(model.servables)
+            if not loaded & aspired:
+                return  # keep serving what we have until an aspired version is available
+            for version in sorted(loaded - aspired):
+                self._unload(model, version)
+
+    def _unload(self, model: _Model, version: int) -> None:
+        with self._lock:
+            model.statuses[version].state = State.UNLOADING
+            model.servables.pop(version, None)
+            model.statuses[version].state = State.END
+        logger.info("Unloaded servable version {name: %s version: %d}", model.config.name, version)
+
+    def start_polling(self, period_s: float) -> None:
+        """Re-runs `reconcile()` every `period_s` seconds in a daemon thread (no-op when <= 0)."""
+        if period_s <= 0 or self._poller is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(period_s):
+                try:
+                    self.reconcile()
+                except Exception:  # a poll failure must not stop future polls
+                    logger.exception("File system poll failed")
+
+        self._poller = threading.Thread(target=loop, name="tfapps-fs-poll", daemon=True)
+        self._poller.start()
+
+    def stop(self) -> None:
+        """Stops polling and unloads every version (their state becomes END)."""
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join()
+            self._poller = None
+        with self._lock:
+            for model in self._models.values():
+                for version in sorted(model.servables):
+                    self._unload(model, version)
+
+    # ---------------------------------------------------------------- serving
+
+    def resolve(
+        self, model_name: str, version: int | None = None, label: str | None = None
+    ) -> ServableHandle:
+        """Finds the servable for a request.
+
+        Args:
+            model_name: the model.
+            version: a specific version; None → the highest AVAILABLE one.
+            label: a version label from the model config (instead of `version`).
+
+        Returns:
+            The handle to run.
+
+        Raises:
+            InvalidArgumentError: empty model name or unknown label.
+            NotFoundError: `Servable not found for request: Latest(m)` / `Specific(m, v)`.
+        """
+        if not model_name:
+            raise InvalidArgumentError("ModelSpec has no name specified.")
+        with self._lock:
+            model = self._models.get(model_name)
+            if label:
+                labels = model.config.version_labels if model is not None else {}
+                if label not in labels:
+                    raise InvalidArgumentError(
+                        f"Unrecognized servable version label: {label}. Received: model={model_name!r}"
+                    )
+                version = labels[label]
+            request = f"Latest({model_name})" if version is None else f"Specific({model_name}, {version})"
+            servables = model.servables if model is not None else {}
+            if version is None and servables:
+                version = max(servables)
+            servable = servables.get(version) if version is not None else None
+        if servable is None:
+            raise NotFoundError(f"Servable not found for request: {request}")
+        return ServableHandle(model_name, version, servable)
+
+    def run(
+        self,
+        handle: ServableHandle,
+        inputs: Mapping[str, Any],
+        signature_name: str = "",
+        output_filter: Iterable[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Runs a signature of a resolved version (the single execution point for REST and gRPC).
+
+        Raises:
+            FailedPreconditionError, InvalidArgumentError, TfappsError: see `Servable.predict`.
+        """
+        return handle.servable.predict(inputs, signature_name, output_filter)
+
+    def version_statuses(self, model_name: str, version: int | None = None) -> list[VersionStatus]:
+        """Reports version states for the status API, newest first.
+
+        Args:
+            model_name: the model.
+            version: only this version; None → every version ever seen (END ones included).
+
+        Raises:
+            InvalidArgumentError: empty model name.
+            NotFoundError: `Could not find any versions of model m` / `Could not find version v of model m`.
+        """
+        if not model_name:
+            raise InvalidArgumentError("ModelSpec has no name specified.")
+        with self._lock:
+            model = self._models.get(model_name)
+            statuses = dict(model.statuses) if model is not None else {}
+        if not statuses:
+            raise NotFoundError(f"Could not find any versions of model {model_name}")
+        if version is not None:
+            if version not in statuses:
+                raise NotFoundError(f"Could not find version {version} of model {model_name}")
+            return [dataclasses.replace(statuses[version])]
+        return [dataclasses.replace(statuses[v]) for v in sorted(statuses, reverse=True)]
