@@ -170,7 +170,7 @@ def _run(args) -> int:
             if out is not sys.stdout:
                 out.close()
         if failures:
-            logger.error("%d of %d input(s) failed", failures, len(inputs))
+            print(f"tfapps: error: {failures} of {len(inputs)} input(s) failed", file=sys.stderr)
         return EXIT_RUNTIME_ERROR if failures else 0
     raise UsageError(f"Unknown command. Received: {args.verb!r}")
 
@@ -196,10 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         return _run(args)
     except TfappsError as err:
-        logger.error("%s", err)
+        print(f"tfapps: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        logger.error("Interrupted")
+        print("tfapps: interrupted", file=sys.stderr)
         return 130
     except SystemExit as exit_:  # argparse --help
         return int(exit_.code or 0)

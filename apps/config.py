@@ -90,10 +90,11 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         raise ConfigError(f"Invalid value for '{key}': expected {annotation}. Received: {key}={value!r}")
     if origin is tuple:
         args = typing.get_args(annotation)
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            value = (
-                [value] if not isinstance(value, str) else [v.strip() for v in value.split(",") if v.strip()]
-            )
+        if isinstance(value, str):
+            # `--set model.widths=32,64` reads like `[32, 64]`.
+            value = [yaml.safe_load(v) for v in value.split(",") if v.strip()]
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            value = [value]
         if not isinstance(value, list | tuple):
             raise ConfigError(f"Invalid value for '{key}': expected a list. Received: {key}={value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
@@ -107,6 +108,12 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"Invalid value for '{key}': expected true or false. Received: {key}={value!r}")
+    if annotation in (int, float) and isinstance(value, str):
+        # YAML 1.1 reads `1e-4` (no dot) as a string; accept the number the user meant.
+        try:
+            value = float(value) if annotation is float else int(value)
+        except ValueError:
+            pass
     if annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -139,9 +146,11 @@ def from_dict(config_cls: type, values: Mapping[str, Any]) -> Any:
     hints = typing.get_type_hints(config_cls)
     defaults = config_cls()
     sections = {}
-    for key in values:
+    for key, value in values.items():
         if key not in hints:
-            raise _unknown_key(key, config_cls)
+            # Report the dotted key the user typed (`dat.train`), so the hint can be `data.train`.
+            sub = next(iter(value), None) if isinstance(value, Mapping) else None
+            raise _unknown_key(f"{key}.{sub}" if sub else key, config_cls)
     for f in dataclasses.fields(config_cls):
         section_cls = hints[f.name]
         given = values.get(f.name, {})

@@ -82,11 +82,13 @@ def train_run(
         The trainer's `TrainResult`.
     """
     from tfapps.pipelines import trainer
-    from tfapps.pipelines.strategy import is_chief
+    from tfapps.pipelines.strategy import is_chief, resolve_strategy
 
     task = get_task(task_name)
     run_dir = Path(run_dir)
     config = resolve_config(task_name, preset, files, overrides, data, val_data)
+    # Before any TensorFlow work (reading the data runs TF ops): see resolve_strategy.
+    strategy = resolve_strategy(config.runtime.distribution_strategy)
     task_file = run_dir / TASK_FILE
     if task_file.is_file() and yaml.safe_load(task_file.read_text()).get("task") != task_name:
         raise ConfigError(
@@ -98,7 +100,7 @@ def train_run(
         run_dir.mkdir(parents=True, exist_ok=True)
         task_file.write_text(yaml.safe_dump({"task": task_name}))
         config_lib.dump(config, run_dir / CONFIG_FILE)
-    return trainer.train(task, config, run_dir, progress_every=progress_every)
+    return trainer.train(task, config, run_dir, progress_every=progress_every, strategy=strategy)
 
 
 def evaluate_run(run_dir: str | Path, data: str) -> Mapping[str, float]:

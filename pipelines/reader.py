@@ -59,7 +59,8 @@ def find_split(path: str | Path, split: str) -> Path | None:
     root = Path(path)
     if not root.is_dir():
         return None
-    children = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
+    # Hidden folders (.ipynb_checkpoints, .git) are neither splits nor classes, as in `_from_folder`.
+    children = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
     known = {name for names in SPLIT_NAMES.values() for name in names}
     if not children or not set(children) <= known:
         return None

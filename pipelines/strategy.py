@@ -66,6 +66,9 @@ def _tpu() -> tf.distribute.Strategy:
 def resolve_strategy(name: str) -> tf.distribute.Strategy:
     """Return the tf.distribute strategy for `runtime.distribution_strategy`.
 
+    Call it before any other TensorFlow work in the process: `multi_worker` must configure
+    collective ops before TensorFlow initialises.
+
     Args:
         name: `auto`, `default`, `mirrored`, `multi_worker` or `tpu`.
 
@@ -74,10 +77,12 @@ def resolve_strategy(name: str) -> tf.distribute.Strategy:
         TrainingError: `tpu` asked for and none reachable.
     """
     if name == "auto":
-        if tf.config.list_logical_devices("TPU"):
-            name = "tpu"
-        elif _num_workers(_tf_config()) > 1:
+        # TF_CONFIG first: listing devices initialises TensorFlow, after which collective ops
+        # (multi-worker) can no longer be configured.
+        if _num_workers(_tf_config()) > 1:
             name = "multi_worker"
+        elif tf.config.list_logical_devices("TPU"):
+            name = "tpu"
         elif len(tf.config.list_logical_devices("GPU")) > 1:
             name = "mirrored"
         else:

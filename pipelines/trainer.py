@@ -30,6 +30,7 @@ import tensorflow as tf
 from tfapps.apps.errors import ConfigError, NotFoundError, TrainingError
 from tfapps.models.schedules import WarmupSchedule
 from tfapps.pipelines.callbacks import BestModelKeeper, Progress
+from tfapps.pipelines.keras_compat import prepare_multi_worker_fit
 from tfapps.pipelines.strategy import is_chief, resolve_strategy
 
 __all__ = ["BEST_MODEL", "TrainResult", "build_optimizer", "load_best_model", "monitor_key", "train"]
@@ -135,7 +136,13 @@ def load_best_model(run_dir: str | Path) -> keras.Model:
     return keras.saving.load_model(str(path), compile=False)
 
 
-def train(task: Any, config: Any, run_dir: str | Path, progress_every: float = 10.0) -> TrainResult:
+def train(
+    task: Any,
+    config: Any,
+    run_dir: str | Path,
+    progress_every: float = 10.0,
+    strategy: tf.distribute.Strategy | None = None,
+) -> TrainResult:
     """Train `task` with `config` (data fields already resolved) into `run_dir`.
 
     Args:
@@ -143,6 +150,8 @@ def train(task: Any, config: Any, run_dir: str | Path, progress_every: float = 1
         config: the resolved config; `task.resolve_data` must already have filled data-derived fields.
         run_dir: the run directory (created; reused to resume).
         progress_every: seconds between in-epoch progress lines.
+        strategy: an already resolved strategy (multi-worker needs it created before the data is
+            read); None resolves `runtime.distribution_strategy` here.
 
     Returns:
         A `TrainResult`.
@@ -152,7 +161,7 @@ def train(task: Any, config: Any, run_dir: str | Path, progress_every: float = 1
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    strategy = resolve_strategy(config.runtime.distribution_strategy)
+    strategy = strategy or resolve_strategy(config.runtime.distribution_strategy)
     chief = is_chief()
     global_batch = config.train.batch_size
     replicas = strategy.num_replicas_in_sync
@@ -180,6 +189,8 @@ def train(task: Any, config: Any, run_dir: str | Path, progress_every: float = 1
                 metrics=task.metrics(config),
                 jit_compile=config.runtime.jit_compile,
             )
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            prepare_multi_worker_fit(model, strategy, next(iter(task.make_datasets(config).train)))
         train_data = strategy.distribute_datasets_from_function(
             lambda ctx: task.make_datasets(config, ctx).train
         )

@@ -147,7 +147,12 @@ def make_dataset(
 
     options = tf.data.Options()
     options.deterministic = True
-    return dataset.map(finish, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE).with_options(options)
+    # Augmentation and mixing draw from stateful random generators: parallel calls would take the
+    # draws in a racy order, so one seed would not give the same batches twice. These batch-level
+    # ops are cheap next to decoding (still parallel), and prefetch overlaps them with training.
+    stochastic = augmenter is not None or (training and augment.mix != "none")
+    dataset = dataset.map(finish, num_parallel_calls=None if stochastic else AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE).with_options(options)
 
 
 def eval_dataset(files: LabelledFiles, config, batch_size: int = 64) -> tf.data.Dataset:

@@ -19,6 +19,7 @@ from tfapps.models.backbones import build_backbone, is_imagenet_style
 from tfapps.models.heads.classification import classification_head
 from tfapps.models.metrics import classification_report
 from tfapps.pipelines.reader import find_split, list_labelled_images
+from tfapps.pipelines.synthetic import write_shapes_dataset
 
 __all__ = ["ImageClassificationTask"]
 
@@ -119,3 +120,7 @@ class ImageClassificationTask:
 
     def sample_request(self, config):
         return sample_request(config)
+
+    def synthetic_data(self, root) -> str:
+        """Four classes of generated shape images (PNG and JPEG), 16 per class."""
+        return str(write_shapes_dataset(Path(root) / "shapes", images_per_class=16, size=32))

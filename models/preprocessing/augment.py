@@ -22,7 +22,7 @@ def image_augmenter(
     Args:
         image_size: `(height, width)`; random crops keep this size.
         flip: random horizontal flips.
-        crop_padding: pad by this many pixels (reflect) and take a random crop back to size.
+        crop_padding: pad by this many pixels (zeros) and take a random crop back to size.
         rotation: maximum rotation as a fraction of a full turn (0.03 ≈ ±11°).
         contrast: maximum relative contrast change (0.2 → factor in [0.8, 1.2]).
         seed: base seed; each layer gets its own derived seed.

@@ -34,6 +34,8 @@ class DecodeImage(keras.layers.Layer):
     """
 
     def __init__(self, image_size: tuple[int, int], channels: int = 3, **kwargs):
+        # `get_config` carries `trainable`; it is always False here, so drop it to let `from_config` work.
+        kwargs.pop("trainable", None)
         super().__init__(trainable=False, **kwargs)
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3. Received: channels={channels}")
@@ -46,7 +48,8 @@ class DecodeImage(keras.layers.Layer):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
         image.set_shape([None, None, 3])
         if self.channels == 1:
-            image = tf.image.rgb_to_grayscale(image)
+            # In float: on uint8 the luma would be truncated to whole levels before resizing.
+            image = tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))
         image = tf.image.resize(image, self.image_size, method="bilinear", antialias=True)
         return tf.clip_by_value(image, 0.0, 255.0)
 
