@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import types
@@ -110,10 +111,8 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         raise ConfigError(f"Invalid value for '{key}': expected true or false. Received: {key}={value!r}")
     if annotation in (int, float) and isinstance(value, str):
         # YAML 1.1 reads `1e-4` (no dot) as a string; accept the number the user meant.
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value) if annotation is float else int(value)
-        except ValueError:
-            pass
     if annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value

@@ -61,7 +61,7 @@ def test_two_worker_training_agrees_and_writes_one_run(tmp_path):
     finally:
         for proc in procs:
             proc.kill()
-    for code, out, err in results:
+    for code, _out, err in results:
         assert code == 0, err[-3000:]
         assert "num_workers = 2" in err and "with 2 replica(s)" in err
     summaries = [json.loads(out.strip().splitlines()[-1]) for _, out, _ in results]
