@@ -117,7 +117,12 @@ def make_dataset(
     if training:
         buffer = config.data.shuffle_buffer or len(files.paths)
         dataset = dataset.shuffle(buffer, seed=config.data.seed, reshuffle_each_iteration=True)
-    dataset = dataset.repeat().batch(batch_size, drop_remainder=training)
+    if training:
+        dataset = dataset.repeat().batch(batch_size, drop_remainder=True)
+    else:
+        # Batch, then repeat: each validation pass of ceil(n / batch) steps sees every example
+        # exactly once, the same window every epoch.
+        dataset = dataset.batch(batch_size).repeat()
     augment = config.augment
     augmenter = (
         image_augmenter(

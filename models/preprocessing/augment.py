@@ -22,7 +22,7 @@ def image_augmenter(
     Args:
         image_size: `(height, width)`; random crops keep this size.
         flip: random horizontal flips.
-        crop_padding: pad by this many pixels (zeros) and take a random crop back to size.
+        crop_padding: shift each image by up to this many pixels (zero fill), like pad-and-crop.
         rotation: maximum rotation as a fraction of a full turn (0.03 ≈ ±11°).
         contrast: maximum relative contrast change (0.2 → factor in [0.8, 1.2]).
         seed: base seed; each layer gets its own derived seed.
@@ -32,8 +32,18 @@ def image_augmenter(
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
     if crop_padding > 0:
         height, width = image_size
-        layers.append(keras.layers.ZeroPadding2D(crop_padding))
-        layers.append(keras.layers.RandomCrop(height, width, seed=seed + 1))
+        # Equivalent to zero-padding then a random crop, but with a shift drawn per image:
+        # Keras' RandomCrop uses one offset for the whole batch.
+        layers.append(
+            keras.layers.RandomTranslation(
+                crop_padding / height,
+                crop_padding / width,
+                fill_mode="constant",
+                fill_value=0.0,
+                interpolation="nearest",
+                seed=seed + 1,
+            )
+        )
     if rotation > 0:
         layers.append(keras.layers.RandomRotation(rotation, fill_mode="reflect", seed=seed + 2))
     if contrast > 0:

@@ -180,9 +180,12 @@ def test_eval_batches_follow_the_file_order(shapes10):
     files, _ = splits(shapes10, validation_split=0.0)
     dataset = make_dataset(files, config, training=False, batch_size=16)
     assert dataset.element_spec[0].shape.as_list() == [None, 32, 32, 3]
-    # Unshuffled and repeated before batching: 48 labels are the 40 files' labels, then the first 8 again.
-    labels = np.concatenate([b[1] for b in first_batches(dataset, 3)])
-    np.testing.assert_array_equal(labels, np.eye(4)[files.labels + files.labels[:8]])
+    # Unshuffled, batched then repeated: each pass of ceil(40 / 16) = 3 batches is exactly the 40
+    # files in order (the last batch partial), and the next pass starts again at the first file.
+    batches = first_batches(dataset, 4)
+    assert [len(b[1]) for b in batches] == [16, 16, 8, 16]
+    labels = np.concatenate([b[1] for b in batches])
+    np.testing.assert_array_equal(labels, np.eye(4)[files.labels + files.labels[:16]])
 
 
 def test_weighted_dataset_yields_sample_weights(shapes10):
