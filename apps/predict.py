@@ -12,7 +12,7 @@ import numpy as np
 
 from tfapps.apps.errors import NotFoundError, TfappsError, UsageError
 
-__all__ = ["expand_inputs", "predict_files", "to_jsonable", "version_dir"]
+__all__ = ["expand_inputs", "predict_files", "short_error", "to_jsonable", "version_dir"]
 
 
 def expand_inputs(patterns: Iterable[str]) -> list[Path]:
@@ -78,6 +78,14 @@ def to_jsonable(name: str, value: Any) -> Any:
     return value
 
 
+def short_error(err: BaseException) -> str:
+    """The informative line of an error: TensorFlow's graph errors wrap it in node and stack text."""
+    noise = ("Graph execution error", "Detected at node", "<stack traces", "[[", "Received:")
+    lines = [line.strip() for line in str(err).splitlines()]
+    useful = [line for line in lines if line and not line.startswith(noise)]
+    return useful[0] if useful else str(err)
+
+
 def predict_files(
     model_dir: str | Path,
     inputs: list[Path],
@@ -123,4 +131,4 @@ def predict_files(
                 try:
                     yield from run([path])
                 except (TfappsError, OSError) as err:
-                    yield {"input": str(path), "error": str(err)}
+                    yield {"input": str(path), "error": short_error(err)}

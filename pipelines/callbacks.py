@@ -119,6 +119,13 @@ class Progress(keras.callbacks.Callback):
             self._initial_epoch = epoch
         self._epoch = epoch
         self._epoch_start = self._last = time.monotonic()
+        self._val_seconds = 0.0
+
+    def on_test_begin(self, logs=None):
+        self._val_start = time.monotonic()
+
+    def on_test_end(self, logs=None):
+        self._val_seconds = time.monotonic() - self._val_start
 
     def _eta(self, step_in_epoch: int) -> str:
         elapsed = time.monotonic() - self._train_start
@@ -151,12 +158,14 @@ class Progress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.monotonic() - self._epoch_start
-        rate = self.steps * self.batch / max(seconds, 1e-9)
+        # Throughput of the training steps alone; validation time is reported on its own.
+        rate = self.steps * self.batch / max(seconds - self._val_seconds, 1e-9)
         logger.info(
-            "epoch %d/%d done in %.1fs  %.0f ex/s  ETA %s  %s",
+            "epoch %d/%d done in %.1fs (validation %.1fs)  %.0f ex/s  ETA %s  %s",
             epoch + 1,
             self.epochs,
             seconds,
+            self._val_seconds,
             rate,
             self._eta(self.steps),
             self._metrics(logs),

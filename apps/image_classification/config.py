@@ -72,6 +72,9 @@ class ImageModelConfig:
         backbone: `simple_cnn` (fast on CPUs) or a keras-hub architecture built from config.
         widths: filters per stage of `simple_cnn`.
         convs_per_stage: convolutions per stage of `simple_cnn`.
+        pooling: `avg` (global average pooling) or `flatten` (keeps feature positions; suits
+            small centred images; fixes the input size).
+        head_units: width of a hidden ReLU layer in the head; 0 for none.
         dropout: dropout before the classifier.
         label_smoothing: label smoothing of the cross-entropy loss.
     """
@@ -79,6 +82,8 @@ class ImageModelConfig:
     backbone: BackboneName = "simple_cnn"
     widths: tuple[int, ...] = (32, 64, 128)
     convs_per_stage: int = 2
+    pooling: Literal["avg", "flatten"] = "avg"
+    head_units: int = 0
     dropout: float = 0.2
     label_smoothing: float = 0.0
 
@@ -137,6 +142,7 @@ class ImageClassificationConfig:
             ),
             (self.augment.crop_padding >= 0, "augment.crop_padding", ">= 0", self.augment.crop_padding),
             (self.data.shuffle_buffer >= 0, "data.shuffle_buffer", ">= 0", self.data.shuffle_buffer),
+            (self.model.head_units >= 0, "model.head_units", ">= 0", self.model.head_units),
         ]
         for ok, key, expected, value in checks:
             if not ok:
@@ -168,9 +174,17 @@ PRESETS: dict[str, dict] = {
     "cpu": {
         "data": {"image_size": [28, 28]},
         "augment": {"flip": True, "crop_padding": 2},
-        "model": {"backbone": "simple_cnn", "widths": [32, 64, 128], "convs_per_stage": 2, "dropout": 0.3},
+        # One conv per stage and a flatten head: 2.5x the throughput of two convs per stage, and
+        # keeping feature positions gains ~2 points on small centred images (bench/fashion_mnist.py).
+        "model": {
+            "backbone": "simple_cnn",
+            "widths": [32, 64, 128],
+            "convs_per_stage": 1,
+            "pooling": "flatten",
+            "dropout": 0.3,
+        },
         "train": {
-            "epochs": 12,
+            "epochs": 20,
             "batch_size": 128,
             "learning_rate": 2e-3,
             "lr_schedule": "cosine",

@@ -77,7 +77,13 @@ class ImageClassificationTask:
             widths=config.model.widths,
             convs_per_stage=config.model.convs_per_stage,
         )
-        logits = classification_head(backbone(x), len(config.data.class_names), dropout=config.model.dropout)
+        logits = classification_head(
+            backbone(x),
+            len(config.data.class_names),
+            dropout=config.model.dropout,
+            pooling=config.model.pooling,
+            hidden_units=config.model.head_units,
+        )
         return keras.Model(inputs, logits, name="image_classifier")
 
     def make_datasets(self, config, input_context=None) -> Datasets:

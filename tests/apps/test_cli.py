@@ -184,7 +184,8 @@ def test_train_evaluate_export_predict(capsys, tmp_path, shapes_dir):
     )
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 1 and "1 of 2 input(s) failed" in err
-    assert "error" in rows[0] and rows[0]["input"] == str(bad)
+    assert rows[0]["input"] == str(bad)
+    assert "Unknown image file format" in rows[0]["error"] and "\n" not in rows[0]["error"]
     assert "labels" in rows[1]  # the good file still gets its answer
 
     code, _, err = run(

@@ -188,3 +188,22 @@ def test_batch_size_must_divide_across_replicas(tmp_path, shapes_dir):
 def test_evaluate_and_export_need_a_trained_run(tmp_path):
     with pytest.raises(NotFoundError, match="Not a tfapps run directory"):
         runs.export_run(tmp_path, tmp_path / "export")
+
+
+@pytest.mark.serving
+def test_mixed_precision_and_xla_switches_train_and_export(tmp_path, shapes_dir):
+    result = runs.train_run(
+        "image_classification",
+        tmp_path / "run",
+        preset="tiny",
+        data=str(shapes_dir),
+        overrides=["runtime.mixed_precision=true", "runtime.jit_compile=true"],
+    )
+    assert np.isfinite(result.history["loss"]).all()
+    model = load_best_model(result.run_dir)
+    assert model.get_layer("logits").dtype_policy.compute_dtype == "float32"  # stable softmax and loss
+    assert any(layer.dtype_policy.compute_dtype == "bfloat16" for layer in model._flatten_layers())
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored afterwards
+    # The export's parity check passes with reduced-precision layers, and the outputs are float32.
+    version_dir = runs.export_run(result.run_dir, tmp_path / "export")
+    assert (version_dir / "saved_model.pb").is_file()
