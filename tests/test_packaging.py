@@ -8,8 +8,6 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 CODE_FOLDERS = ("apps", "models", "pipelines", "serving")
 
@@ -30,7 +28,6 @@ def test_every_package_folder_is_declared():
     assert on_disk == packages, f"undeclared: {on_disk - packages}, missing on disk: {packages - on_disk}"
 
 
-@pytest.mark.slow
 def test_wheel_holds_only_tfapps(tmp_path):
     subprocess.run(
         [
