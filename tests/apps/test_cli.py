@@ -119,8 +119,7 @@ def test_train_evaluate_export_predict(capsys, tmp_path, shapes_dir):
     assert {f"f1/{c}" for c in ("circle", "cross", "square", "triangle")} <= set(metrics)
     assert {p.name for p in (run_dir / "eval").iterdir()} >= {"confusion_matrix.json", "confusion_matrix.png"}
 
-    code, out, _ = run(
-        capsys,
+    export = (
         "export",
         "image_classification",
         "--run-dir",
@@ -130,32 +129,11 @@ def test_train_evaluate_export_predict(capsys, tmp_path, shapes_dir):
         "--name",
         "shapes",
     )
+    code, out, _ = run(capsys, *export)
     assert code == 0 and out.strip() == str(export_dir / "shapes" / "1")
-    code, out, _ = run(
-        capsys,
-        "export",
-        "image_classification",
-        "--run-dir",
-        str(run_dir),
-        "--export-dir",
-        str(export_dir),
-        "--name",
-        "shapes",
-    )
+    code, out, _ = run(capsys, *export)
     assert out.strip() == str(export_dir / "shapes" / "2")  # next free version
-    code, _, err = run(
-        capsys,
-        "export",
-        "image_classification",
-        "--run-dir",
-        str(run_dir),
-        "--export-dir",
-        str(export_dir),
-        "--name",
-        "shapes",
-        "--version",
-        "2",
-    )
+    code, _, err = run(capsys, *export, "--version", "2")
     assert code == 1 and "already exists" in err
 
     images = sorted((shapes_dir / "circle").iterdir())[:2]
