@@ -137,14 +137,20 @@ def make_dataset(
         else None
     )
     class_weight_table = tf.constant(weights) if weights is not None else None
+    # Each batch's random draws are keyed by (seed, input pipeline, batch index): reproducible, and
+    # independent of which thread of the parallel map runs it.
+    pipeline_id = input_context.input_pipeline_id if input_context is not None else 0
+    base_seed = tf.constant(config.data.seed + 1_000_003 * pipeline_id, tf.int64)
 
-    def finish(images, labels):
+    def finish(index, batch):
+        images, labels = batch
+        seed = tf.stack([base_seed, index])
         one_hot = tf.one_hot(labels, num_classes)
         if augmenter is not None:
-            images = augmenter(images, training=True)
+            images = augmenter(images, seed=seed)
         if training and augment.mix != "none":
             images, one_hot = mix_batch(
-                images, one_hot, mode=augment.mix, alpha=augment.mix_alpha, seed=config.data.seed
+                images, one_hot, mode=augment.mix, alpha=augment.mix_alpha, seed=seed + 1
             )
         if class_weight_table is not None:
             return images, one_hot, tf.gather(class_weight_table, labels)
@@ -152,11 +158,7 @@ def make_dataset(
 
     options = tf.data.Options()
     options.deterministic = True
-    # Augmentation and mixing draw from stateful random generators: parallel calls would take the
-    # draws in a racy order, so one seed would not give the same batches twice. These batch-level
-    # ops are cheap next to decoding (still parallel), and prefetch overlaps them with training.
-    stochastic = augmenter is not None or (training and augment.mix != "none")
-    dataset = dataset.map(finish, num_parallel_calls=None if stochastic else AUTOTUNE)
+    dataset = dataset.enumerate().map(finish, num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE).with_options(options)
 
 
