@@ -8,6 +8,7 @@ Logs go to stderr, results to stdout. Exit codes: 0 ok, 1 runtime error, 2 usage
     tfapps evaluate TASK --run-dir DIR --data PATH
     tfapps export TASK --run-dir DIR --export-dir BASE [--name NAME] [--version N]
     tfapps predict --model-dir BASE/NAME [--signature S] [--output FILE.jsonl] INPUT...
+    tfapps predict --server HOST:PORT [--grpc] --model NAME [--output FILE.jsonl] INPUT...
     tfapps serve --port 8500 --rest_api_port 8501 --model_name NAME --model_base_path BASE/NAME
 """
 
@@ -81,9 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--name", help="model name (default: the task name)")
     export.add_argument("--version", type=int, help="version number (default: next free)")
 
-    predict = verbs.add_parser("predict", help="run an exported model on files; one JSON line per input")
+    predict = verbs.add_parser(
+        "predict", help="run an exported model on files, locally or on a server; one JSON line per input"
+    )
+    where = predict.add_mutually_exclusive_group(required=True)
+    where.add_argument("--model-dir", help="BASE/NAME (the highest version is used) or a version dir")
+    where.add_argument("--server", metavar="HOST:PORT", help="a TF Serving (or tfapps serve) endpoint")
+    predict.add_argument("--model", help="model name on --server")
     predict.add_argument(
-        "--model-dir", required=True, help="BASE/NAME (the highest version is used) or a version dir"
+        "--grpc", action="store_true", help="with --server: use gRPC (its port) instead of REST"
     )
     predict.add_argument("--version", type=int)
     predict.add_argument("--signature", default="serving_default")
@@ -156,13 +163,27 @@ def _run(args) -> int:
         print(export_run(args.run_dir, args.export_dir, args.name, args.version))
         return 0
     if args.verb == "predict":
-        from tfapps.apps.predict import expand_inputs, predict_files
+        from tfapps.apps.predict import expand_inputs, predict_files, predict_remote
 
         inputs = expand_inputs(args.inputs)
+        if args.server:
+            if not args.model:
+                raise UsageError(
+                    "--server needs --model NAME (the served model's name). Received: --model=None"
+                )
+            rows = predict_remote(
+                args.server, args.model, inputs, args.grpc, args.signature, args.batch_size, args.version
+            )
+        else:
+            if args.model or args.grpc:
+                raise UsageError(
+                    "--model and --grpc go with --server, not --model-dir. Received: --model-dir"
+                )
+            rows = predict_files(args.model_dir, inputs, args.signature, args.batch_size, args.version)
         out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115 (closed below)
         failures = 0
         try:
-            for row in predict_files(args.model_dir, inputs, args.signature, args.batch_size, args.version):
+            for row in rows:
                 failures += "error" in row
                 out.write(json.dumps(row) + "\n")
                 out.flush()

@@ -1,10 +1,11 @@
-"""`tfapps predict`: run an exported SavedModel locally on files, in batches, one JSON object per input."""
+"""`tfapps predict`: run an exported SavedModel on files (locally, or on a server over REST or gRPC),
+in batches, one JSON object per input."""
 
 from __future__ import annotations
 
 import base64
 import glob
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from tfapps.apps.errors import NotFoundError, TfappsError, UsageError
 
-__all__ = ["expand_inputs", "predict_files", "short_error", "to_jsonable", "version_dir"]
+__all__ = ["expand_inputs", "predict_files", "predict_remote", "short_error", "to_jsonable", "version_dir"]
 
 
 def expand_inputs(patterns: Iterable[str]) -> list[Path]:
@@ -86,6 +87,50 @@ def short_error(err: BaseException) -> str:
     return useful[0] if useful else str(err)
 
 
+def _file_input_alias(inputs: Mapping[str, str], signature_name: str) -> str:
+    """The one string input that file contents go to.
+
+    Args:
+        inputs: input alias → dtype name (`string`, `DT_STRING`, `float`, ...).
+    """
+    string_inputs = [alias for alias, dtype in inputs.items() if dtype in ("string", "DT_STRING")]
+    if len(inputs) != 1 or len(string_inputs) != 1:
+        raise UsageError(
+            "tfapps predict feeds file contents to a signature with exactly one string input. "
+            f"Received: signature '{signature_name}' inputs={sorted(inputs)}"
+        )
+    return string_inputs[0]
+
+
+def _rows(
+    run: Callable[[dict[str, np.ndarray]], Mapping[str, np.ndarray]],
+    alias: str,
+    inputs: list[Path],
+    batch_size: int,
+) -> Iterator[dict[str, Any]]:
+    """Run `inputs` in batches; a batch that fails is retried one input at a time, so one bad
+    file costs only its own answer."""
+
+    def run_batch(batch: list[Path]) -> list[dict[str, Any]]:
+        values = np.array([p.read_bytes() for p in batch], dtype=object)
+        outputs = run({alias: values})
+        return [
+            {"input": str(p), **{k: to_jsonable(k, np.asarray(v)[i]) for k, v in sorted(outputs.items())}}
+            for i, p in enumerate(batch)
+        ]
+
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start : start + batch_size]
+        try:
+            yield from run_batch(batch)
+        except (TfappsError, OSError):
+            for path in batch:
+                try:
+                    yield from run_batch([path])
+                except (TfappsError, OSError) as err:
+                    yield {"input": str(path), "error": short_error(err)}
+
+
 def predict_files(
     model_dir: str | Path,
     inputs: list[Path],
@@ -93,9 +138,8 @@ def predict_files(
     batch_size: int = 32,
     version: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield `{"input": path, <output>: value, ...}` per input, or `{"input": path, "error": ...}`.
-
-    A batch that fails is retried one input at a time, so one bad file costs only its own answer.
+    """Run a local SavedModel on files: yield `{"input": path, <output>: value, ...}` per input,
+    or `{"input": path, "error": ...}`.
 
     Raises:
         UsageError: the signature does not take exactly one string input (the file contents).
@@ -106,29 +150,56 @@ def predict_files(
 
     servable = load_servable(version_dir(model_dir, version))
     info = servable.signature(signature_name)
-    string_inputs = [alias for alias, spec in info.inputs.items() if spec.dtype_name == "string"]
-    if len(info.inputs) != 1 or len(string_inputs) != 1:
-        raise UsageError(
-            "tfapps predict feeds file contents to a signature with exactly one string input. "
-            f"Received: signature '{signature_name}' inputs={sorted(info.inputs)}"
-        )
-    alias = string_inputs[0]
+    alias = _file_input_alias({a: spec.dtype_name for a, spec in info.inputs.items()}, signature_name)
+    yield from _rows(
+        lambda feeds: servable.predict(feeds, signature_name=signature_name), alias, inputs, batch_size
+    )
 
-    def run(batch: list[Path]) -> list[dict[str, Any]]:
-        values = np.array([p.read_bytes() for p in batch], dtype=object)
-        outputs = servable.predict({alias: values}, signature_name=signature_name)
-        return [
-            {"input": str(p), **{k: to_jsonable(k, v[i]) for k, v in sorted(outputs.items())}}
-            for i, p in enumerate(batch)
-        ]
 
-    for start in range(0, len(inputs), batch_size):
-        batch = inputs[start : start + batch_size]
-        try:
-            yield from run(batch)
-        except (TfappsError, OSError):
-            for path in batch:
-                try:
-                    yield from run([path])
-                except (TfappsError, OSError) as err:
-                    yield {"input": str(path), "error": short_error(err)}
+def predict_remote(
+    server: str,
+    model_name: str,
+    inputs: list[Path],
+    grpc: bool = False,
+    signature_name: str = "serving_default",
+    batch_size: int = 32,
+    version: int | None = None,
+    timeout: float = 30.0,
+) -> Iterator[dict[str, Any]]:
+    """Send files to a running TF Serving (or `tfapps serve`) over REST or gRPC; rows as `predict_files`.
+
+    Args:
+        server: `HOST:PORT` (REST port, or gRPC port with `grpc=True`); `http://...` also works for REST.
+        model_name: the served model's name.
+        inputs: the files.
+        grpc: use gRPC instead of REST.
+        signature_name, batch_size, version, timeout: as named.
+
+    Raises:
+        UsageError: the signature does not take exactly one string input.
+        NotFoundError, UnavailableError, ...: the server's answer to the metadata request.
+    """
+    from tfapps.serving.clients import GrpcClient, RestClient
+
+    if grpc:
+        client = GrpcClient(server.removeprefix("grpc://"), timeout=timeout)
+    else:
+        client = RestClient(server if "://" in server else f"http://{server}", timeout=timeout)
+    try:
+        signatures = client.metadata(model_name, version)["metadata"]["signature_def"]["signature_def"]
+        if signature_name not in signatures:
+            raise NotFoundError(
+                f"The model has no signature '{signature_name}'; it has {sorted(signatures)}. "
+                f"Received: signature={signature_name!r}"
+            )
+        declared = {a: t["dtype"] for a, t in signatures[signature_name]["inputs"].items()}
+        alias = _file_input_alias(declared, signature_name)
+
+        def run(feeds):
+            return client.predict(model_name, feeds, signature_name=signature_name, version=version)
+
+        yield from _rows(run, alias, inputs, batch_size)
+    finally:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
