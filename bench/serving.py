@@ -1,0 +1,344 @@
+"""Serving benchmark: the in-process ceiling, then REST and gRPC under load, against a naive baseline.
+
+Model: the Fashion-MNIST export of image classification preset `cpu` (PNG bytes in); pass
+`--run-dir` (default: the newest `bench-work/fashion_mnist/run-cpu-*` from bench/fashion_mnist.py).
+In one run, on this machine:
+
+1. in-process ceiling: `serving_default` called directly at batch 1, 8, 32, 64 (images/s, latency,
+   CPU per image);
+2. `tfapps serve` (a subprocess, so its CPU is read from /proc) under 1, 8, 32 and 64 concurrent
+   clients over REST and gRPC: requests/s, p50/p99 latency, errors, server CPU seconds per 1,000
+   requests and its overhead per request beyond the model's own in-process CPU cost; with
+   `--batching`, again with `--enable_batching`;
+3. a naive baseline: a plain `http.server` handler that calls the model once per request.
+
+The load generator is asyncio with requests encoded once (raw HTTP/1.1 keep-alive for REST,
+pre-serialized protos for gRPC) and reports its own CPU. All traffic goes to 127.0.0.1, each level
+is bounded in time and count.
+
+    .venv/bin/python bench/serving.py [--run-dir DIR] [--seconds 5] [--batching]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+LEVELS = (1, 8, 32, 64)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def self_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def in_process_ceiling(version_dir: Path, image: bytes, seconds: float) -> dict:
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    serve = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    results = {}
+    for batch in LEVELS:
+        feed = tf.constant(np.array([image] * batch, dtype=object))
+        for _ in range(3):
+            serve(image_bytes=feed)
+        latencies, cpu0, deadline = [], time.process_time(), time.monotonic() + seconds
+        while time.monotonic() < deadline and len(latencies) < 20000:
+            start = time.perf_counter()
+            serve(image_bytes=feed)
+            latencies.append(time.perf_counter() - start)
+        cpu = time.process_time() - cpu0
+        results[f"batch_{batch}"] = {
+            "images_per_s": round(batch * len(latencies) / sum(latencies), 1),
+            "p50_ms": round(1e3 * percentile(latencies, 0.5), 3),
+            "cpu_us_per_image": round(1e6 * cpu / (batch * len(latencies)), 1),
+        }
+    return results
+
+
+async def rest_worker(port: int, request: bytes, deadline: float, latencies: list, errors: list) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            writer.write(request)
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - start)
+            if b" 200 " not in status:
+                errors.append(status.decode().strip())
+    finally:
+        writer.close()
+
+
+async def grpc_worker(stub, request: bytes, deadline: float, latencies: list, errors: list) -> None:
+    import grpc
+
+    while time.monotonic() < deadline:
+        start = time.perf_counter()
+        try:
+            await stub(request, timeout=30)
+        except grpc.aio.AioRpcError as err:
+            errors.append(err.code().name)
+        latencies.append(time.perf_counter() - start)
+
+
+def rest_request(port: int, path: str, image: bytes) -> bytes:
+    body = json.dumps({"instances": [{"b64": base64.b64encode(image).decode()}]}).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def grpc_request(model: str, image: bytes) -> bytes:
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([image]))
+    return request.SerializeToString()
+
+
+async def load(protocol: str, port: int, model: str, image: bytes, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    deadline = time.monotonic() + seconds
+    if protocol == "grpc":
+        import grpc
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            # Identity (de)serializers: the request is encoded once, the response left undecoded.
+            stub = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+            request = grpc_request(model, image)
+            await asyncio.gather(
+                *(grpc_worker(stub, request, deadline, latencies, errors) for _ in range(clients))
+            )
+    else:
+        path = f"/v1/models/{model}:predict" if protocol == "rest" else "/predict"
+        request = rest_request(port, path, image)
+        await asyncio.gather(
+            *(rest_worker(port, request, deadline, latencies, errors) for _ in range(clients))
+        )
+    return {"latencies": latencies, "errors": errors}
+
+
+def measure(
+    protocol: str, port: int, model: str, image: bytes, pid: int, model_cpu_us: float, seconds: float
+):
+    rows = {}
+    for clients in LEVELS:
+        server_cpu0, gen_cpu0, start = process_cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
+        result = asyncio.run(load(protocol, port, model, image, clients, seconds))
+        wall = time.monotonic() - start
+        server_cpu, gen_cpu = process_cpu_seconds(pid) - server_cpu0, self_cpu_seconds() - gen_cpu0
+        n = max(len(result["latencies"]), 1)
+        rows[f"clients_{clients}"] = {
+            "requests_per_s": round(n / wall, 1),
+            "p50_ms": round(1e3 * percentile(result["latencies"], 0.5), 2),
+            "p99_ms": round(1e3 * percentile(result["latencies"], 0.99), 2),
+            "errors": len(result["errors"]),
+            "server_cpu_s_per_1000": round(1000 * server_cpu / n, 3),
+            "server_overhead_us_per_request": round(1e6 * server_cpu / n - model_cpu_us, 1),
+            "loadgen_cpu_s_per_1000": round(1000 * gen_cpu / n, 3),
+        }
+        if result["errors"]:
+            rows[f"clients_{clients}"]["first_error"] = result["errors"][0]
+    return rows
+
+
+def wait_ready(port: int, path: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"bench: server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    sys.exit("bench: server not ready in time")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+NAIVE_SERVER = r"""
+import json, base64, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import tensorflow as tf, tensorflow_text  # noqa
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args): pass
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        image = base64.b64decode(body["instances"][0]["b64"])
+        out = serve(image_bytes=tf.constant([image]))
+        data = json.dumps({"predictions": [{k: v.numpy()[0].tolist() if v.dtype != tf.string else
+                           [s.decode() for s in v.numpy()[0]] for k, v in out.items()}]}).encode()
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data))); self.end_headers(); self.wfile.write(data)
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Handler).serve_forever()
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, help="a trained image-classification run (default: newest Fashion-MNIST run)"
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load level")
+    parser.add_argument("--batching", action="store_true", help="also measure with --enable_batching")
+    args = parser.parse_args(argv)
+    runs_found = sorted(Path("bench-work/fashion_mnist").glob("run-cpu-*/best.keras"))
+    run_dir = args.run_dir or (runs_found[-1].parent if runs_found else None)
+    if run_dir is None:
+        print(
+            "No Fashion-MNIST run found: run bench/fashion_mnist.py first, or pass --run-dir.",
+            file=sys.stderr,
+        )
+        return 2
+    from tfapps.apps import runs
+
+    work = Path(tempfile.mkdtemp(prefix="tfapps-serving-bench-"))
+    version_dir = runs.export_run(run_dir, work / "export", name="fashion")
+    png = sorted(Path("bench-work/fashion_mnist/png/test").rglob("*.png"))
+    if png:
+        image = png[0].read_bytes()
+    else:
+        task, config = runs.load_run(run_dir)
+        image = task.sample_request(config)["image_bytes"][0]
+    figures: dict = {"run_dir": str(run_dir), "seconds_per_level": args.seconds, "image_bytes": len(image)}
+    figures["in_process"] = ceiling = in_process_ceiling(version_dir, image, args.seconds)
+    model_cpu_us = ceiling["batch_1"]["cpu_us_per_image"]
+
+    configs = [("no_batching", [])]
+    if args.batching:
+        params = work / "batching.config"
+        params.write_text(
+            "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 1000 }\n"
+            "max_enqueued_batches { value: 64 }\nnum_batch_threads { value: 2 }\n"
+        )
+        configs.append(("batching", ["--enable_batching", f"--batching_parameters_file={params}"]))
+    for name, extra in configs:
+        grpc_port, rest_port = free_port(), free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "tfapps.apps.cli",
+            "serve",
+            f"--port={grpc_port}",
+            f"--rest_api_port={rest_port}",
+            "--model_name=fashion",
+            f"--model_base_path={version_dir.parent}",
+            *extra,
+        ]
+        proc = subprocess.Popen(command, env=ENV, stderr=subprocess.DEVNULL)
+        try:
+            wait_ready(rest_port, "/v1/models/fashion", proc)
+            figures[f"rest_{name}"] = measure(
+                "rest", rest_port, "fashion", image, proc.pid, model_cpu_us, args.seconds
+            )
+            figures[f"grpc_{name}"] = measure(
+                "grpc", grpc_port, "fashion", image, proc.pid, model_cpu_us, args.seconds
+            )
+        finally:
+            stop(proc)
+
+    port = free_port()
+    script = work / "naive_server.py"
+    script.write_text(NAIVE_SERVER)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(version_dir), str(port)], env=ENV, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_ready(port, "/", proc)
+        figures["naive_rest"] = measure("naive", port, "fashion", image, proc.pid, model_cpu_us, args.seconds)
+    finally:
+        stop(proc)
+
+    best = "rest_batching" if "rest_batching" in figures else "rest_no_batching"
+    naive32 = figures["naive_rest"]["clients_32"]["requests_per_s"]
+    figures["summary"] = {
+        "grpc_overhead_us_per_request_at_1_client": figures["grpc_no_batching"]["clients_1"][
+            "server_overhead_us_per_request"
+        ],
+        "rest_overhead_us_per_request_at_1_client": figures["rest_no_batching"]["clients_1"][
+            "server_overhead_us_per_request"
+        ],
+        f"{best}_32_clients_vs_naive": round(
+            figures[best]["clients_32"]["requests_per_s"] / max(naive32, 1e-9), 2
+        ),
+        f"{best}_32_clients_vs_ceiling_batch32": round(
+            figures[best]["clients_32"]["requests_per_s"] / ceiling["batch_32"]["images_per_s"], 3
+        ),
+        "rest_p50_at_1_client_minus_in_process_batch1_ms": round(
+            figures["rest_no_batching"]["clients_1"]["p50_ms"] - ceiling["batch_1"]["p50_ms"], 3
+        ),
+        "grpc_p50_at_1_client_minus_in_process_batch1_ms": round(
+            figures["grpc_no_batching"]["clients_1"]["p50_ms"] - ceiling["batch_1"]["p50_ms"], 3
+        ),
+        "total_errors": sum(
+            row["errors"]
+            for key, rows in figures.items()
+            if isinstance(rows, dict) and key != "in_process"
+            for row in rows.values()
+            if isinstance(row, dict) and "errors" in row
+        ),
+        "goals": "overhead <= 150 us gRPC, <= 300 us REST; batching at 32 clients >= 3x naive; "
+        "p50 at 1 client <= in-process batch-1 + 2 ms; zero errors",
+    }
+    print(json.dumps(figures, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
