@@ -2,7 +2,8 @@
 
 Both work against this package's embedded server and against real `tensorflow_model_server`.
 Errors come back as tfapps errors (`NotFoundError`, `InvalidArgumentError`, ...) carrying the
-server's message. `RestClient` needs only the standard library and numpy; `GrpcClient` imports
+server's message. Calls that fail with UNAVAILABLE (server down or starting, batch queue full) are
+retried `retries` times with exponential backoff; no other error is retried. `RestClient` needs only the standard library and numpy; `GrpcClient` imports
 `grpc` and `tensorflow_serving.apis` (and so TensorFlow) when constructed.
 
 Example::
@@ -10,6 +11,8 @@ Example::
     client = RestClient("http://127.0.0.1:8501")
     client.predict("resnet", {"image_bytes": [png_bytes]})   # {"labels": array(...), "scores": ...}
     GrpcClient("127.0.0.1:8500").predict("half", {"x": np.array([[2.0]], np.float32)})
+    client.classify("half", [{"x": 20.0}], signature_name="classify_x_to_y")   # [[("", 12.0)]]
+    client.regress("half", [{"x": 80.0}], signature_name="regress_x_to_y")     # [42.0]
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import base64
 import json
 import logging
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +36,74 @@ from tfapps.serving.status_codes import error_for_code, error_for_http_status
 logger = logging.getLogger(__name__)
 
 DEFAULT_SIGNATURE = "serving_default"
+
+_T = TypeVar("_T")
+Features = Mapping[str, Any]
+"""One tf.Example as `feature → value or list of values` (str/bytes, float, int/bool)."""
+Classifications = list[list[tuple[str, float]]]
+"""Per example, its `(label, score)` pairs (label `""` when the model has no classes output)."""
+
+
+def _with_retries(call: Callable[[], _T], retries: int, backoff_s: float) -> _T:
+    """Runs `call`, retrying only UnavailableError, sleeping backoff_s, 2·backoff_s, ... in between."""
+    for attempt in range(max(0, retries) + 1):
+        try:
+            return call()
+        except UnavailableError:
+            if attempt >= retries:
+                raise
+            delay = backoff_s * 2**attempt
+            logger.info("Server unavailable; retry %d/%d in %.2f s", attempt + 1, retries, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _json_feature_value(value: Any) -> Any:
+    """A feature value as TF Serving's REST examples take it (bytes as b64, floats stay decimal)."""
+    if isinstance(value, bytes | np.bytes_):
+        return {"b64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    return str(value)
+
+
+def _json_example(features: Features) -> dict[str, Any]:
+    out = {}
+    for name, value in features.items():
+        if isinstance(value, np.ndarray | list | tuple):
+            out[name] = [_json_feature_value(v) for v in np.asarray(value, dtype=object).reshape(-1)]
+        else:
+            out[name] = _json_feature_value(value)
+    return out
+
+
+def _example_proto(features: Features) -> Any:
+    """Builds a `tensorflow.Example` with the same typing rules as the REST JSON."""
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example()
+    for name, value in _json_example(features).items():
+        feature = example.features.feature[name]
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                feature.bytes_list.value.append(base64.b64decode(item["b64"]))
+            elif isinstance(item, str):
+                feature.bytes_list.value.append(item.encode("utf-8"))
+            elif isinstance(item, float):
+                feature.float_list.value.append(item)
+            else:
+                feature.int64_list.value.append(int(item))
+        kinds = [k for k in ("bytes_list", "float_list", "int64_list") if len(getattr(feature, k).value)]
+        if len(kinds) > 1:
+            raise InvalidArgumentError(
+                f"Feature {name} mixes value kinds {kinds}; a feature holds one kind. Received: {name}={value!r:.100}"
+            )
+    return example
+
 
 # DataType enum names (as in metadata JSON) → numpy dtypes, for typing REST outputs.
 _NUMPY_BY_DTYPE = {
@@ -147,14 +219,18 @@ class RestClient:
     Args:
         base_url: e.g. `"http://127.0.0.1:8501"`.
         timeout: seconds per HTTP request.
+        retries: extra attempts after an UNAVAILABLE answer (HTTP 503 or no connection).
+        backoff_s: wait before the first retry; doubled for each further one.
 
     Output aliases and dtypes are taken from the model's metadata (fetched once per model,
     version and signature and cached), because TF Serving unwraps single-output answers.
     """
 
-    def __init__(self, base_url: str, timeout: float = 30.0):
+    def __init__(self, base_url: str, timeout: float = 30.0, retries: int = 2, backoff_s: float = 0.1):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.retries = retries
+        self.backoff_s = backoff_s
         self._signatures: dict[tuple[str, int | None, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
@@ -165,6 +241,9 @@ class RestClient:
         return url + suffix
 
     def _request(self, url: str, body: Any = None) -> Any:
+        return _with_retries(lambda: self._request_once(url, body), self.retries, self.backoff_s)
+
+    def _request_once(self, url: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
         if data is not None:
@@ -247,6 +326,64 @@ class RestClient:
             for alias, value in named.items()
         }
 
+    def _examples_call(
+        self,
+        verb: str,
+        model_name: str,
+        examples: Sequence[Features],
+        context: Features | None,
+        signature_name: str | None,
+        version: int | None,
+    ) -> list:
+        body: dict[str, Any] = {"examples": [_json_example(e) for e in examples]}
+        if context is not None:
+            body["context"] = _json_example(context)
+        if signature_name:
+            body["signature_name"] = signature_name
+        answer = self._request(self._url(model_name, version, f":{verb}"), body)
+        if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
+            raise TfappsError(f"Unexpected {verb} answer. Received: {str(answer)[:200]}")
+        return answer["results"]
+
+    def classify(
+        self,
+        model_name: str,
+        examples: Sequence[Features],
+        context: Features | None = None,
+        signature_name: str | None = None,
+        version: int | None = None,
+    ) -> Classifications:
+        """Calls `:classify` on tf.Examples given as dicts.
+
+        Args:
+            model_name: the model.
+            examples: one `{feature: value or values}` per example. str/bytes → bytes_list,
+                float → float_list, int/bool → int64_list (send `2.0`, not `2`, for float features).
+            context: features shared by every example (an example's own feature wins).
+            signature_name: defaults to the server's `serving_default`.
+            version: a specific version; None → the server's latest.
+
+        Returns:
+            Per example, its `(label, score)` pairs.
+
+        Raises:
+            TfappsError: the server's error, or UnavailableError after the retries.
+        """
+        results = self._examples_call("classify", model_name, examples, context, signature_name, version)
+        return [[(str(label), float(score)) for label, score in row] for row in results]
+
+    def regress(
+        self,
+        model_name: str,
+        examples: Sequence[Features],
+        context: Features | None = None,
+        signature_name: str | None = None,
+        version: int | None = None,
+    ) -> list[float]:
+        """Calls `:regress`; arguments as `classify`. Returns one value per example."""
+        results = self._examples_call("regress", model_name, examples, context, signature_name, version)
+        return [float(v) for v in results]
+
     def metadata(self, model_name: str, version: int | None = None) -> dict:
         """GET `/v1/models/NAME[/versions/N]/metadata` (the TF Serving JSON document)."""
         return self._request(self._url(model_name, version, "/metadata"))
@@ -263,16 +400,27 @@ class GrpcClient:
         target: `"host:port"`.
         timeout: seconds per call (the gRPC deadline).
         max_message_bytes: receive/send limit (gRPC's default 4 MiB is too small for images).
+        retries: extra attempts after an UNAVAILABLE status.
+        backoff_s: wait before the first retry; doubled for each further one.
 
     Also a context manager that closes the channel.
     """
 
-    def __init__(self, target: str, timeout: float = 30.0, max_message_bytes: int = 256 * 1024 * 1024):
+    def __init__(
+        self,
+        target: str,
+        timeout: float = 30.0,
+        max_message_bytes: int = 256 * 1024 * 1024,
+        retries: int = 2,
+        backoff_s: float = 0.1,
+    ):
         import grpc
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
         self.target = target
         self.timeout = timeout
+        self.retries = retries
+        self.backoff_s = backoff_s
         self._grpc = grpc
         self._channel = grpc.insecure_channel(
             target,
@@ -295,6 +443,9 @@ class GrpcClient:
         self.close()
 
     def _call(self, method: Any, request: Any) -> Any:
+        return _with_retries(lambda: self._call_once(method, request), self.retries, self.backoff_s)
+
+    def _call_once(self, method: Any, request: Any) -> Any:
         try:
             return method(request, timeout=self.timeout)
         except self._grpc.RpcError as exc:
@@ -348,6 +499,48 @@ class GrpcClient:
         request.output_filter.extend(output_filter or [])
         response = self._call(self._prediction.Predict, request)
         return {alias: tensor_proto_to_ndarray(t, alias) for alias, t in response.outputs.items()}
+
+    @staticmethod
+    def _fill_input(target: Any, examples: Sequence[Features], context: Features | None) -> None:
+        if context is None:
+            target.example_list.examples.extend(_example_proto(e) for e in examples)
+        else:
+            target.example_list_with_context.context.CopyFrom(_example_proto(context))
+            target.example_list_with_context.examples.extend(_example_proto(e) for e in examples)
+
+    def classify(
+        self,
+        model_name: str,
+        examples: Sequence[Features],
+        context: Features | None = None,
+        signature_name: str | None = None,
+        version: int | None = None,
+    ) -> Classifications:
+        """Calls `PredictionService.Classify`; arguments and answer as `RestClient.classify`."""
+        from tensorflow_serving.apis import classification_pb2
+
+        request = classification_pb2.ClassificationRequest()
+        self._spec(request.model_spec, model_name, version, signature_name)
+        self._fill_input(request.input, examples, context)
+        response = self._call(self._prediction.Classify, request)
+        return [[(c.label, c.score) for c in row.classes] for row in response.result.classifications]
+
+    def regress(
+        self,
+        model_name: str,
+        examples: Sequence[Features],
+        context: Features | None = None,
+        signature_name: str | None = None,
+        version: int | None = None,
+    ) -> list[float]:
+        """Calls `PredictionService.Regress`; arguments and answer as `RestClient.regress`."""
+        from tensorflow_serving.apis import regression_pb2
+
+        request = regression_pb2.RegressionRequest()
+        self._spec(request.model_spec, model_name, version, signature_name)
+        self._fill_input(request.input, examples, context)
+        response = self._call(self._prediction.Regress, request)
+        return [r.value for r in response.result.regressions]
 
     def metadata(self, model_name: str, version: int | None = None) -> dict:
         """Calls `GetModelMetadata` and returns the same document the REST API gives."""

@@ -74,6 +74,12 @@ class ServerOptions:
         rest_api_timeout_in_ms: REST predict deadline (504 past it; <= 0: none).
         rest_api_enable_cors_support: add CORS headers to REST answers.
         grpc_max_workers: threads serving gRPC calls.
+        model_config_file_poll_wait_seconds: re-read `model_config_file` this often and apply it
+            like HandleReloadConfigRequest (<= 0: read once at start-up).
+        allow_version_labels_for_unavailable_models: a new or unchanged version label may point
+            at a version that is not AVAILABLE.
+        enable_signature_method_name_check: Classify/Regress/MultiInference require the
+            signature's method_name to be `tensorflow/serving/classify` / `.../regress`.
     """
 
     model_name: str = "default"
@@ -88,6 +94,9 @@ class ServerOptions:
     rest_api_timeout_in_ms: int = 30000
     rest_api_enable_cors_support: bool = False
     grpc_max_workers: int = 16
+    model_config_file_poll_wait_seconds: float = 0.0
+    allow_version_labels_for_unavailable_models: bool = False
+    enable_signature_method_name_check: bool = False
 
     def model_server_config(self) -> model_server_config_pb2.ModelServerConfig:
         """The `ModelServerConfig` these options describe (read from file, or one model).
@@ -135,6 +144,8 @@ class ModelServer:
         self._grpc: grpc.Server | None = None
         self._uvicorn: uvicorn.Server | None = None
         self._rest_thread: threading.Thread | None = None
+        self._config_stop = threading.Event()
+        self._config_poller: threading.Thread | None = None
 
     def start(self) -> ModelServer:
         """Loads the models, then starts gRPC and REST.
@@ -151,10 +162,12 @@ class ModelServer:
             config.model_config_list.config,
             enable_warmup=opts.enable_model_warmup,
             warmup_iterations=opts.num_request_iterations_for_warmup,
+            allow_version_labels_for_unavailable_models=opts.allow_version_labels_for_unavailable_models,
         )
         try:
             self.manager.load_initial()
             self.manager.start_polling(opts.file_system_poll_wait_seconds)
+            self._start_config_polling()
             if opts.grpc_port is not None:
                 self._start_grpc(opts.grpc_port)
             if opts.rest_port is not None:
@@ -167,6 +180,46 @@ class ModelServer:
             raise
         return self
 
+    def _start_config_polling(self) -> None:
+        period = self.options.model_config_file_poll_wait_seconds
+        if not self.options.model_config_file or period <= 0:
+            return
+        self._config_stop.clear()
+
+        def loop() -> None:
+            while not self._config_stop.wait(period):
+                self.reload_config_file()
+
+        self._config_poller = threading.Thread(target=loop, name="tfapps-config-poll", daemon=True)
+        self._config_poller.start()
+
+    def reload_config_file(self) -> bool:
+        """Re-reads `model_config_file` and applies it as HandleReloadConfigRequest would.
+
+        Errors (unreadable or invalid file, models that fail to load, bad labels) are logged and
+        the server keeps serving; upstream's config poller behaves the same way.
+
+        Returns:
+            True when the file was applied (or unchanged), False when it failed.
+        """
+        path = self.options.model_config_file
+        if not path or self.manager is None:
+            return False
+        try:
+            config = read_model_server_config(path)
+            if config.WhichOneof("config") != "model_config_list":
+                raise InvalidArgumentError(
+                    f"Only a model_config_list can be reloaded. Received: model_config_file={str(path)!r}"
+                )
+            self.manager.reload_config(config.model_config_list.config)
+        except TfappsError as exc:
+            logger.error("Reloading model config file %s failed: %s", path, exc)
+            return False
+        except Exception:  # a poll failure must not end future polls
+            logger.exception("Reloading model config file %s failed", path)
+            return False
+        return True
+
     def _start_grpc(self, port: int) -> None:
         server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(
@@ -178,7 +231,7 @@ class ModelServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        add_services(server, self.manager)
+        add_services(server, self.manager, self.options.enable_signature_method_name_check)
         address = _host_port(self.options.host, port)
         try:
             bound = server.add_insecure_port(address)
@@ -205,7 +258,10 @@ class ModelServer:
             ) from exc
         sock.set_inheritable(True)
         app = build_rest_app(
-            self.manager, self.options.rest_api_timeout_in_ms, self.options.rest_api_enable_cors_support
+            self.manager,
+            self.options.rest_api_timeout_in_ms,
+            self.options.rest_api_enable_cors_support,
+            self.options.enable_signature_method_name_check,
         )
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
         server = uvicorn.Server(config)
@@ -234,6 +290,10 @@ class ModelServer:
 
     def stop(self) -> None:
         """Stops REST and gRPC (in-flight calls get a short grace period) and unloads models."""
+        self._config_stop.set()
+        if self._config_poller is not None:
+            self._config_poller.join()
+            self._config_poller = None
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
             if self._rest_thread is not None:
@@ -286,6 +346,9 @@ def options_from_flags(flags: Flags) -> ServerOptions:
         file_system_poll_wait_seconds=flags.file_system_poll_wait_seconds,
         rest_api_timeout_in_ms=flags.rest_api_timeout_in_ms,
         rest_api_enable_cors_support=flags.rest_api_enable_cors_support,
+        model_config_file_poll_wait_seconds=flags.model_config_file_poll_wait_seconds,
+        allow_version_labels_for_unavailable_models=flags.allow_version_labels_for_unavailable_models,
+        enable_signature_method_name_check=flags.enable_signature_method_name_check,
     )
 
 

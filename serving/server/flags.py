@@ -65,7 +65,6 @@ IGNORED_FLAGS = frozenset(
     {
         "grpc_socket_path",
         "rest_api_num_threads",
-        "model_config_file_poll_wait_seconds",
         "enable_batching",
         "batching_parameters_file",
         "enable_per_model_batching_parameters",
@@ -73,13 +72,11 @@ IGNORED_FLAGS = frozenset(
         "grpc_max_threads",
         "grpc_channel_arguments",
         "enable_grpc_healthcheck_service",
-        "allow_version_labels_for_unavailable_models",
         "max_num_load_retries",
         "load_retry_interval_micros",
         "tensorflow_session_parallelism",
         "tensorflow_intra_op_parallelism",
         "tensorflow_inter_op_parallelism",
-        "enable_signature_method_name_check",
     }
 )
 

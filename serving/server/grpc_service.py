@@ -1,9 +1,9 @@
 """TF Serving's gRPC services (`tensorflow.serving.PredictionService` and `ModelService`).
 
-Implemented: `Predict` (with `output_filter`), `GetModelMetadata`, `GetModelStatus`, with TF
-Serving's status codes and message texts (spec §2.4/2.5; messages over 1024 characters are cut
-like upstream). `Classify`, `Regress`, `MultiInference` and `HandleReloadConfigRequest` answer
-UNIMPLEMENTED for now.
+Implemented: `Predict` (with `output_filter`), `Classify`, `Regress`, `MultiInference`,
+`GetModelMetadata`, `GetModelStatus` and `HandleReloadConfigRequest`, with TF Serving's status codes
+and message texts (spec §2.4/2.5; messages over 1024 characters are cut like upstream). The
+example-based APIs share their rules with REST through `inference.py`.
 """
 
 from __future__ import annotations
@@ -14,19 +14,25 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
-from tfapps.apps.errors import InvalidArgumentError, TfappsError, UnimplementedError
+from tfapps.apps.errors import InvalidArgumentError, TfappsError
 from tfapps.serving.codec import ndarray_to_tensor_proto, tensor_proto_to_ndarray
+from tfapps.serving.model_config import validate_model_server_config
 from tfapps.serving.runtime import DEFAULT_SIGNATURE
-from tfapps.serving.server import messages
+from tfapps.serving.server import inference, messages
 from tfapps.serving.server.manager import ModelManager
 
 logger = logging.getLogger(__name__)
@@ -65,26 +71,17 @@ def _spec(request: Any) -> model_pb2.ModelSpec:
     return spec
 
 
-def _version_choice(spec: model_pb2.ModelSpec) -> tuple[int | None, str | None]:
-    choice = spec.WhichOneof("version_choice")
-    if choice == "version":
-        return spec.version.value, None
-    if choice == "version_label":
-        return None, spec.version_label
-    return None, None
-
-
-def _unimplemented(name: str) -> TfappsError:
-    return UnimplementedError(
-        f"{name} is not implemented by this server yet; use Predict. Received: method={name}"
-    )
-
-
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """PredictionService backed by a `ModelManager`."""
+    """PredictionService backed by a `ModelManager`.
 
-    def __init__(self, manager: ModelManager):
+    Args:
+        manager: resolves and runs the models.
+        check_method_name: `--enable_signature_method_name_check` for Classify/Regress/MultiInference.
+    """
+
+    def __init__(self, manager: ModelManager, check_method_name: bool = False):
         self._manager = manager
+        self._check_method_name = check_method_name
 
     @_rpc
     def Predict(  # noqa: N802
@@ -92,7 +89,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> predict_pb2.PredictResponse:
         """Runs a signature; see TF Serving's predict_util.cc."""
         spec = _spec(request)
-        version, label = _version_choice(spec)
+        version, label = messages.version_choice(spec)
         handle = self._manager.resolve(spec.name, version, label)
         signature = handle.servable.signature(spec.signature_name)
         inputs = {alias: tensor_proto_to_ndarray(t, alias) for alias, t in request.inputs.items()}
@@ -111,24 +108,46 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         """Returns the `signature_def` metadata of a version."""
         spec = _spec(request)
-        version, label = _version_choice(spec)
+        version, label = messages.version_choice(spec)
         handle = self._manager.resolve(spec.name, version, label)
         return messages.metadata_response(handle, request.metadata_field)
 
     @_rpc
-    def Classify(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        """Not implemented yet."""
-        raise _unimplemented("Classify")
+    def Classify(  # noqa: N802
+        self, request: classification_pb2.ClassificationRequest, context: grpc.ServicerContext
+    ) -> classification_pb2.ClassificationResponse:
+        """Runs a classification signature on the request's examples (classifier.cc)."""
+        spec = _spec(request)
+        version, label = messages.version_choice(spec)
+        handle = self._manager.resolve(spec.name, version, label)
+        result, signature = inference.classify(
+            self._manager, handle, spec.signature_name, request.input, self._check_method_name
+        )
+        response = classification_pb2.ClassificationResponse(result=result)
+        response.model_spec.CopyFrom(messages.model_spec(spec.name, handle.version, signature))
+        return response
 
     @_rpc
-    def Regress(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        """Not implemented yet."""
-        raise _unimplemented("Regress")
+    def Regress(  # noqa: N802
+        self, request: regression_pb2.RegressionRequest, context: grpc.ServicerContext
+    ) -> regression_pb2.RegressionResponse:
+        """Runs a regression signature on the request's examples (regressor.cc)."""
+        spec = _spec(request)
+        version, label = messages.version_choice(spec)
+        handle = self._manager.resolve(spec.name, version, label)
+        result, signature = inference.regress(
+            self._manager, handle, spec.signature_name, request.input, self._check_method_name
+        )
+        response = regression_pb2.RegressionResponse(result=result)
+        response.model_spec.CopyFrom(messages.model_spec(spec.name, handle.version, signature))
+        return response
 
     @_rpc
-    def MultiInference(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        """Not implemented yet."""
-        raise _unimplemented("MultiInference")
+    def MultiInference(  # noqa: N802
+        self, request: inference_pb2.MultiInferenceRequest, context: grpc.ServicerContext
+    ) -> inference_pb2.MultiInferenceResponse:
+        """Runs several classify/regress tasks of one model on the same examples."""
+        return inference.multi_inference(self._manager, request, self._check_method_name)
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -143,16 +162,41 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     ) -> get_model_status_pb2.GetModelStatusResponse:
         """Reports version states; labels are ignored, as upstream."""
         spec = _spec(request)
-        version, _ = _version_choice(spec)
+        version, _ = messages.version_choice(spec)
         return messages.status_response(self._manager.version_statuses(spec.name, version))
 
     @_rpc
-    def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        """Not implemented yet."""
-        raise _unimplemented("HandleReloadConfigRequest")
+    def HandleReloadConfigRequest(  # noqa: N802
+        self, request: model_management_pb2.ReloadConfigRequest, context: grpc.ServicerContext
+    ) -> model_management_pb2.ReloadConfigResponse:
+        """Replaces the served model list and blocks until new models are available (or fail).
+
+        Only `model_config_list` is accepted, as upstream. A failure is returned as the gRPC status
+        (upstream also fills `response.status`, but a failed RPC carries no response). Requested
+        `metric_names` are not reported: this server does not track per-metric increases.
+        """
+        config = request.config
+        if config.WhichOneof("config") != "model_config_list":
+            raise InvalidArgumentError(
+                "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList "
+                f"is currently supported. Received: config={config.WhichOneof('config') or 'unset'}"
+            )
+        validate_model_server_config(config)
+        self._manager.reload_config(config.model_config_list.config)
+        response = model_management_pb2.ReloadConfigResponse()
+        response.status.error_code = error_codes_pb2.OK
+        return response
 
 
-def add_services(server: grpc.Server, manager: ModelManager) -> None:
-    """Registers PredictionService and ModelService on a grpc server."""
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(manager), server)
+def add_services(server: grpc.Server, manager: ModelManager, check_method_name: bool = False) -> None:
+    """Registers PredictionService and ModelService on a grpc server.
+
+    Args:
+        server: the grpc server (not started yet).
+        manager: the model manager both services answer from.
+        check_method_name: `--enable_signature_method_name_check`.
+    """
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(manager, check_method_name), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)

@@ -4,7 +4,9 @@ It mirrors TF Serving's ServerCore + AspiredVersionsManager for our needs: each 
 is listed, the version policy (`latest` N / `all` / `specific`) picks the aspired versions, new
 versions are loaded (and warmed up) before old ones are unloaded (availability preserving), and
 every version's state (START, LOADING, AVAILABLE, UNLOADING, END + error) is kept for the status
-API. `reconcile()` is one file-system poll; `start_polling()` repeats it in a thread.
+API. `reconcile()` is one file-system poll; `start_polling()` repeats it in a thread;
+`reload_config()` swaps the whole model list (HandleReloadConfigRequest, config-file polling).
+Version labels are kept in their own map, replaced only when every label of a (re)load is valid.
 
 REST and gRPC both call `resolve()` then `run()`; `run()` is where a per-version batching queue
 will sit later.
@@ -30,9 +32,10 @@ from tfapps.apps.errors import (
     TfappsError,
     UnavailableError,
 )
-from tfapps.serving.model_config import list_versions
+from tfapps.serving.model_config import TENSORFLOW_PLATFORM, list_versions
 from tfapps.serving.runtime import Servable, load_servable
 from tfapps.serving.server.warmup import run_warmup
+from tfapps.serving.status_codes import error_for_code
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +84,13 @@ class _Model:
     config: ModelConfig
     statuses: dict[int, VersionStatus] = dataclasses.field(default_factory=dict)
     servables: dict[int, Servable] = dataclasses.field(default_factory=dict)
+    # False once a config reload dropped the model: its END statuses stay visible to the status API.
+    configured: bool = True
+
+
+def _platform(config: ModelConfig) -> str:
+    # The deprecated model_type enum has one value, TENSORFLOW, which means the "tensorflow" platform.
+    return config.model_platform or TENSORFLOW_PLATFORM
 
 
 def aspired_versions(config: ModelConfig, available: Mapping[int, Path]) -> list[int]:
@@ -122,6 +132,8 @@ class ModelManager:
         enable_warmup: replay `assets.extra/tf_serving_warmup_requests` before AVAILABLE.
         warmup_iterations: times each warmup record is replayed.
         loader: `version_dir -> Servable` (tests may inject one).
+        allow_version_labels_for_unavailable_models: let a new or unchanged label point at a
+            version that is not AVAILABLE (TF Serving's flag of the same name).
     """
 
     def __init__(
@@ -130,8 +142,11 @@ class ModelManager:
         enable_warmup: bool = True,
         warmup_iterations: int = 1,
         loader: Callable[[Path], Servable] = load_servable,
+        allow_version_labels_for_unavailable_models: bool = False,
     ):
         self._models = {c.name: _Model(config=c) for c in configs}
+        self._labels: dict[str, dict[str, int]] = {}
+        self._allow_unavailable_labels = allow_version_labels_for_unavailable_models
         self._enable_warmup = enable_warmup
         self._warmup_iterations = warmup_iterations
         self._loader = loader
@@ -143,7 +158,12 @@ class ModelManager:
     @property
     def model_names(self) -> list[str]:
         """Configured model names, sorted."""
-        return sorted(self._models)
+        return sorted(name for name, model in self._models.items() if model.configured)
+
+    def version_labels(self, model_name: str) -> dict[str, int]:
+        """The label → version map in force for a model (empty when it has none)."""
+        with self._lock:
+            return dict(self._labels.get(model_name, {}))
 
     # ---------------------------------------------------------------- loading
 
@@ -168,20 +188,24 @@ class ModelManager:
                     "Did you forget to name your leaf directory as a number (eg. '/1/')?"
                 )
         self.reconcile()
+        failures = self._load_failures(self._models.values())
+        if failures:
+            raise UnavailableError(
+                f"{len(failures)} servable(s) did not become available: {{{', '.join(failures)}}}"
+            )
+        self._update_labels(list(self._models.values()))
+
+    @staticmethod
+    def _load_failures(models: Iterable[_Model]) -> list[str]:
         failures = []
-        for model in self._models.values():
+        for model in models:
             for status in model.statuses.values():
                 if status.state == State.END and status.error_code != "OK":
                     failures.append(
                         f"{{name: {model.config.name} version: {status.version}}} due to error: "
                         f"{status.error_code}: {status.error_message}"
                     )
-        if failures:
-            raise UnavailableError(
-                f"{len(failures)} servable(s) did not become available: {{{', '.join(failures)}}}"
-            )
-        for model in self._models.values():
-            self._check_labels(model)
+        return failures
 
     def _aspired(self, model: _Model) -> list[int]:
         try:
@@ -195,14 +219,29 @@ class ModelManager:
             )
             return []
 
-    def _check_labels(self, model: _Model) -> None:
-        for label, version in model.config.version_labels.items():
-            status = model.statuses.get(version)
-            if status is None or status.state != State.AVAILABLE:
-                raise FailedPreconditionError(
-                    f"Request to assign label to version {version} of model {model.config.name}, which is "
-                    f"not currently available for inference. Received: {label}={version}"
-                )
+    def _update_labels(self, models: Sequence[_Model]) -> None:
+        """Checks every model's configured labels, then installs them all (or none).
+
+        Raises:
+            FailedPreconditionError: a label points at a version that is not AVAILABLE (with
+                `allow_version_labels_for_unavailable_models`, only a label moved to another
+                version must point at an AVAILABLE one, as upstream).
+        """
+        with self._lock:
+            for model in models:
+                previous = self._labels.get(model.config.name, {})
+                for label, version in sorted(model.config.version_labels.items()):
+                    status = model.statuses.get(version)
+                    if status is not None and status.state == State.AVAILABLE:
+                        continue
+                    if self._allow_unavailable_labels and previous.get(label, version) == version:
+                        continue  # new or unchanged label
+                    raise FailedPreconditionError(
+                        f"Request to assign label to version {version} of model {model.config.name}, which "
+                        f"is not currently available for inference. Received: {label}={version}"
+                    )
+            for model in models:
+                self._labels[model.config.name] = dict(model.config.version_labels)
 
     def reconcile(self) -> None:
         """One file-system poll: load newly aspired versions, then unload versions no longer aspired.
@@ -211,28 +250,34 @@ class ModelManager:
         Versions that failed to load stay in END with their error and are not retried.
         """
         with self._reconcile_lock:
-            for model in self._models.values():
-                if not Path(model.config.base_path).is_dir():
-                    logger.error(
-                        "Could not find base path %s for servable %s",
-                        model.config.base_path,
-                        model.config.name,
-                    )
-                    continue
-                on_disk = list_versions(model.config.base_path)
-                aspired = aspired_versions(model.config, on_disk)
-                if not aspired:
-                    logger.warning(
-                        "No versions of servable %s found under base path %s. Did you forget to name your "
-                        "leaf directory as a number (eg. '/1/')?",
-                        model.config.name,
-                        model.config.base_path,
-                    )
-                for version in aspired:
-                    status = model.statuses.get(version)
-                    if status is None or (status.state == State.END and status.error_code == "OK"):
-                        self._load(model, version, on_disk[version])
-                self._unload_unaspired(model, set(aspired))
+            self._reconcile_locked()
+
+    def _reconcile_locked(self) -> None:
+        with self._lock:
+            models = [m for m in self._models.values() if m.configured]
+        for model in models:
+            self._reconcile_model(model)
+
+    def _reconcile_model(self, model: _Model) -> None:
+        if not Path(model.config.base_path).is_dir():
+            logger.error(
+                "Could not find base path %s for servable %s", model.config.base_path, model.config.name
+            )
+            return
+        on_disk = list_versions(model.config.base_path)
+        aspired = aspired_versions(model.config, on_disk)
+        if not aspired:
+            logger.warning(
+                "No versions of servable %s found under base path %s. Did you forget to name your "
+                "leaf directory as a number (eg. '/1/')?",
+                model.config.name,
+                model.config.base_path,
+            )
+        for version in aspired:
+            status = model.statuses.get(version)
+            if status is None or (status.state == State.END and status.error_code == "OK"):
+                self._load(model, version, on_disk[version])
+        self._unload_unaspired(model, set(aspired))
 
     def _load(self, model: _Model, version: int, version_dir: Path) -> None:
         name = model.config.name
@@ -276,6 +321,65 @@ class ModelManager:
             model.servables.pop(version, None)
             model.statuses[version].state = State.END
         logger.info("Unloaded servable version {name: %s version: %d}", model.config.name, version)
+
+    def reload_config(self, configs: Sequence[ModelConfig]) -> None:
+        """Replaces the served model list (ServerCore::ReloadConfig) and waits for new models.
+
+        Models not in `configs` are unloaded (their statuses stay, as END); new models are loaded
+        before this returns; changed ones (policy, base path, labels) are re-polled. Re-applying an
+        identical list changes nothing. Labels are installed last, all or none.
+
+        Args:
+            configs: the new, already validated, model list (`validate_model_server_config`).
+
+        Raises:
+            InvalidArgumentError: a model's platform would change.
+            TfappsError: UNKNOWN `N model(s) did not become available: {...}` when a new model
+                has no AVAILABLE version.
+            FailedPreconditionError: a label points at a version that is not available.
+        """
+        new = {c.name: c for c in configs}
+        with self._reconcile_lock:
+            with self._lock:
+                old = {n: m.config for n, m in self._models.items() if m.configured}
+            if old.keys() == new.keys() and all(old[n] == new[n] for n in new):
+                logger.info("Model config unchanged; nothing to reload")
+                return
+            for name, config in new.items():
+                if name in old and _platform(old[name]) != _platform(config):
+                    raise InvalidArgumentError(
+                        f"Illegal to change a model's platform. For model {name} platform was "
+                        f"{_platform(old[name])} and new platform requested is {_platform(config)}"
+                    )
+            added = [name for name in new if name not in old]
+            with self._lock:
+                for name in sorted(old.keys() - new.keys()):
+                    model = self._models[name]
+                    model.configured = False
+                    for version in sorted(model.servables):
+                        self._unload(model, version)
+                    self._labels.pop(name, None)
+                for name, config in new.items():
+                    model = self._models.setdefault(name, _Model(config=config))
+                    model.config, model.configured = config, True
+            logger.info(
+                "Reloading model config: added %s, removed %s", added, sorted(old.keys() - new.keys())
+            )
+            self._reconcile_locked()
+            failures = []
+            for name in added:
+                model = self._models[name]
+                if model.servables:
+                    continue
+                reasons = self._load_failures([model]) or [
+                    f"{{name: {name}}} due to error: no version found under base path {model.config.base_path}"
+                ]
+                failures.extend(reasons)
+            if failures:
+                raise error_for_code(
+                    "UNKNOWN", f"{len(failures)} model(s) did not become available: {{{', '.join(failures)}}}"
+                )
+            self._update_labels([self._models[name] for name in new])
 
     def start_polling(self, period_s: float) -> None:
         """Re-runs `reconcile()` every `period_s` seconds in a daemon thread (no-op when <= 0)."""
@@ -327,7 +431,7 @@ class ModelManager:
         with self._lock:
             model = self._models.get(model_name)
             if label:
-                labels = model.config.version_labels if model is not None else {}
+                labels = self._labels.get(model_name, {})
                 if label not in labels:
                     raise InvalidArgumentError(
                         f"Unrecognized servable version label: {label}. Received: model={model_name!r}"

@@ -91,3 +91,13 @@ def _error_code_number(name: str) -> int:
         return error_codes_pb2.Code.Value(name)
     except ValueError:
         return error_codes_pb2.Code.Value("UNKNOWN")
+
+
+def version_choice(spec: model_pb2.ModelSpec) -> tuple[int | None, str | None]:
+    """`(version, label)` from a ModelSpec's `version_choice` oneof (both None: latest)."""
+    choice = spec.WhichOneof("version_choice")
+    if choice == "version":
+        return spec.version.value, None
+    if choice == "version_label":
+        return None, spec.version_label
+    return None, None

@@ -1,10 +1,10 @@
-"""TF Serving's REST API as a Starlette app (predict, model status, model metadata).
+"""TF Serving's REST API as a Starlette app (predict, classify, regress, model status, metadata).
 
 URL grammar, check order, status codes and message texts follow TF Serving's
 `http_rest_api_handler.cc`/`http_rest_api_util.cc` (spec §1): only `(?i)/v1/...` paths are
 handled (anything else is a 404), the verb after `:` is case-sensitive, errors are
 `{"error": "<message>"}` with the HTTP status of the canonical code. Deliberate differences: a
-query string is not folded into the model name, and `:classify`/`:regress` answer 501 for now.
+query string is not folded into the model name.
 
 Example::
 
@@ -34,10 +34,9 @@ from tfapps.apps.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     TfappsError,
-    UnimplementedError,
 )
 from tfapps.serving import codec
-from tfapps.serving.server import messages
+from tfapps.serving.server import inference, messages
 from tfapps.serving.server.manager import ModelManager
 
 logger = logging.getLogger(__name__)
@@ -64,8 +63,9 @@ _CORS_HEADERS = {
 class _RestApi:
     """Request handlers bound to one model manager."""
 
-    def __init__(self, manager: ModelManager, timeout_ms: int, enable_cors: bool):
+    def __init__(self, manager: ModelManager, timeout_ms: int, enable_cors: bool, check_method_name: bool):
         self._manager = manager
+        self._check_method_name = check_method_name
         self._timeout_s = timeout_ms / 1000 if timeout_ms > 0 else None
         self._extra_headers = _CORS_HEADERS if enable_cors else {}
 
@@ -96,14 +96,12 @@ class _RestApi:
             if match is None:
                 raise malformed
             name, version, label, verb = match.groups()
-            if verb != "predict":
-                if verb in ("classify", "regress"):
-                    raise UnimplementedError(
-                        f"The {verb} API is not implemented by this server yet; use :predict. "
-                        f"Received: verb={verb}"
-                    )
-                raise malformed  # upstream compares the verb case-sensitively
-            return await self._predict(request, _unescape(name), _version(version), _unescape(label))
+            target = (_unescape(name), _version(version), _unescape(label))
+            if verb == "predict":
+                return await self._predict(request, *target)
+            if verb in ("classify", "regress"):
+                return await self._classify_or_regress(request, verb, *target)
+            raise malformed  # upstream compares the verb case-sensitively
         if request.method in ("GET", "HEAD"):
             match = _GET.fullmatch(path)
             if match is None:
@@ -135,15 +133,34 @@ class _RestApi:
                 f"Failed to get input map for signature: {signature_name or 'DEFAULT'}"
             )
         inputs, row_format = codec.decode_predict_inputs(doc, signature.inputs)
-        call = run_in_threadpool(self._manager.run, handle, inputs, signature.name)
+        outputs = await self._in_thread(name, self._manager.run, handle, inputs, signature.name)
+        return codec.encode_predict_response(outputs, row_format)
+
+    async def _classify_or_regress(
+        self, request: Request, verb: str, name: str, version: int | None, label: str | None
+    ) -> str:
+        # Upstream decodes the whole body before resolving the servable (spec §1.3).
+        doc = codec.parse_json_body(await _read_body(request))
+        signature_name = codec.signature_name_of(doc)
+        serialized = inference.examples_from_json(doc)
+        handle = self._manager.resolve(name, version, label)
+        run = inference.classify if verb == "classify" else inference.regress
+        result, _ = await self._in_thread(
+            name, run, self._manager, handle, signature_name, serialized, self._check_method_name
+        )
+        if verb == "classify":
+            return inference.classification_json(result)
+        return inference.regression_json(result)
+
+    async def _in_thread(self, name: str, fn: Any, *args: Any) -> Any:
+        """Runs a blocking model call off the event loop, bounded by --rest_api_timeout_in_ms."""
         try:
-            outputs = await asyncio.wait_for(call, self._timeout_s)
+            return await asyncio.wait_for(run_in_threadpool(fn, *args), self._timeout_s)
         except TimeoutError as exc:
             raise DeadlineExceededError(
                 f"Timed out waiting for notification. The model ran longer than --rest_api_timeout_in_ms="
                 f"{int(self._timeout_s * 1000)}. Received: model={name}"
             ) from exc
-        return codec.encode_predict_response(outputs, row_format)
 
 
 async def _read_body(request: Request) -> bytes:
@@ -170,16 +187,19 @@ def _version(text: str | None) -> int | None:
     return value
 
 
-def build_rest_app(manager: ModelManager, timeout_ms: int = 30000, enable_cors: bool = False) -> Starlette:
+def build_rest_app(
+    manager: ModelManager, timeout_ms: int = 30000, enable_cors: bool = False, check_method_name: bool = False
+) -> Starlette:
     """Builds the Starlette app serving TF Serving's REST API.
 
     Args:
         manager: the model manager to answer from.
         timeout_ms: `--rest_api_timeout_in_ms`; a predict running longer answers 504 (<= 0: no limit).
         enable_cors: `--rest_api_enable_cors_support`: add the Access-Control-* headers.
+        check_method_name: `--enable_signature_method_name_check` for `:classify`/`:regress`.
 
     Returns:
         The ASGI app.
     """
-    api = _RestApi(manager, timeout_ms, enable_cors)
+    api = _RestApi(manager, timeout_ms, enable_cors, check_method_name)
     return Starlette(routes=[Route("/{path:path}", api.handle, methods=_METHODS)])

@@ -70,6 +70,58 @@ class ImageScorer(tf.Module):
         return {"scores": scores, "labels": labels, "thumb_bytes": thumbs}
 
 
+class ExampleScorer(tf.Module):
+    """Classify/regress signatures on serialized tf.Examples (features `x`, and `x2` default 0)."""
+
+    _FEATURES = {
+        "x": tf.io.FixedLenFeature([1], tf.float32),
+        "x2": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+    }
+
+    def _parse(self, inputs):
+        return tf.io.parse_example(inputs, self._FEATURES)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(self, inputs):
+        x = self._parse(inputs)["x"]
+        scores = tf.concat([x, 0.5 * x + 2.0], axis=1)
+        classes = tf.tile(tf.constant([["x", "half_plus_two"]]), [tf.shape(x)[0], 1])
+        return {"classes": classes, "scores": scores}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classes_only(self, inputs):
+        x = self._parse(inputs)["x"]
+        return {"classes": tf.where(x > 0.0, tf.constant("pos"), tf.constant("neg"))}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def regress(self, inputs):
+        return {"outputs": 0.5 * self._parse(inputs)["x"][:, 0] + 2.0}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def regress_sum(self, inputs):
+        features = self._parse(inputs)
+        return {"outputs": features["x"] + features["x2"]}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def regress_int(self, inputs):
+        return {"outputs": tf.cast(self._parse(inputs)["x"], tf.int64)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32, name="x")])
+    def serve(self, x):
+        return {"y": 0.5 * x + 2.0}
+
+
+def export_scorer(path: Path) -> Path:
+    """Exports an ExampleScorer: serving_default (predict on `x`) plus example-based signatures."""
+    module = ExampleScorer()
+    signatures = {
+        name: getattr(module, name)
+        for name in ("classify", "classes_only", "regress", "regress_sum", "regress_int")
+    }
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve, **signatures})
+    return path
+
+
 def export_half(path: Path, b: float) -> Path:
     """Exports a HalfPlus module with signatures serving_default, echo, typed."""
     module = HalfPlus(b)
@@ -112,23 +164,28 @@ def write_warmup(version_dir: Path, requests: list[dict[str, np.ndarray]], signa
 
 @pytest.fixture(scope="session")
 def export_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`<base>/half/{1,2}` (y = 0.5x+2, then 0.5x+3) and `<base>/image/1`; read-only for tests."""
+    """`<base>/half/{1,2}` (y = 0.5x+2, then 0.5x+3), `<base>/image/1` and `<base>/scorer/7`;
+    read-only for tests."""
     base = tmp_path_factory.mktemp("exports")
     export_half(base / "half" / "1", 2.0)
     export_half(base / "half" / "2", 3.0)
     export_image(base / "image" / "1")
+    export_scorer(base / "scorer" / "7")
     return base
 
 
 @pytest.fixture(scope="session")
 def models_config(export_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ModelServerConfig serving every version of `half` (label stable=1) and `image`."""
+    """A ModelServerConfig serving every version of `half` (labels stable=1, canary=2), `image`
+    and `scorer`."""
     path = tmp_path_factory.mktemp("config") / "models.config"
     path.write_text(
         "model_config_list {\n"
         f'  config {{ name: "half" base_path: "{export_base / "half"}" model_platform: "tensorflow"\n'
-        '    model_version_policy { all {} } version_labels { key: "stable" value: 1 } }\n'
+        '    model_version_policy { all {} } version_labels { key: "stable" value: 1 }\n'
+        '    version_labels { key: "canary" value: 2 } }\n'
         f'  config {{ name: "image" base_path: "{export_base / "image"}" model_platform: "tensorflow" }}\n'
+        f'  config {{ name: "scorer" base_path: "{export_base / "scorer"}" model_platform: "tensorflow" }}\n'
         "}\n"
     )
     return path
@@ -136,7 +193,7 @@ def models_config(export_base: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def model_server(models_config: Path) -> Iterator[ModelServer]:
-    """A server for `half` (versions 1, 2) and `image` on ephemeral REST and gRPC ports."""
+    """A server for `half` (versions 1, 2), `image` and `scorer` on ephemeral REST and gRPC ports."""
     options = ServerOptions(model_config_file=models_config, grpc_port=0, rest_port=0, host="127.0.0.1")
     with ModelServer(options) as server:
         yield server

@@ -84,3 +84,61 @@ def test_unreachable_server_is_unavailable(tmp_path: Path) -> None:
         RestClient(f"http://127.0.0.1:{port}", timeout=5).status("m")
     with GrpcClient(f"127.0.0.1:{port}", timeout=5) as grpc_client, pytest.raises(UnavailableError):
         grpc_client.status("m")
+
+
+def test_classify_and_regress(client) -> None:
+    rows = client.classify("scorer", [{"x": 2.0}, {"x": np.float32(10.0)}], signature_name="classify")
+    assert rows == [[("x", 2.0), ("half_plus_two", 3.0)], [("x", 10.0), ("half_plus_two", 7.0)]]
+    values = client.regress(
+        "scorer", [{"x": 5.0}, {}], context={"x": 1.0, "x2": [10.0]}, signature_name="regress_sum", version=7
+    )
+    assert values == [15.0, 11.0]
+    with pytest.raises(InvalidArgumentError, match="No regression inputs found in SignatureDef"):
+        client.regress("scorer", [{"x": 1.0}])
+
+
+class _Flaky:
+    """Answers UNAVAILABLE `failures` times, then delegates; counts calls."""
+
+    def __init__(self, failures: int, code: str = "UNAVAILABLE"):
+        self.failures, self.code, self.calls = failures, code, 0
+
+    def __call__(self, fn):
+        def wrapped(*args, **kwargs):
+            self.calls += 1
+            if self.calls <= self.failures:
+                from tfapps.serving.status_codes import error_for_code
+
+                raise error_for_code(self.code, "flaky")
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_retries_only_unavailable(
+    model_server: ModelServer, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    if kind == "rest":
+        client = RestClient(f"http://127.0.0.1:{model_server.rest_port}", retries=2, backoff_s=0.001)
+        attr = "_request_once"
+    else:
+        client = GrpcClient(f"127.0.0.1:{model_server.grpc_port}", retries=2, backoff_s=0.001)
+        attr = "_call_once"
+    original = getattr(client, attr)
+    flaky = _Flaky(2)
+    monkeypatch.setattr(client, attr, flaky(original))
+    assert client.status("image")["model_version_status"][0]["state"] == "AVAILABLE"
+    assert flaky.calls == 3  # two UNAVAILABLE answers, then success
+    flaky = _Flaky(3)
+    monkeypatch.setattr(client, attr, flaky(original))
+    with pytest.raises(UnavailableError, match="flaky"):
+        client.status("image")
+    assert flaky.calls == 3  # 1 + retries, then give up
+    flaky = _Flaky(1, code="INVALID_ARGUMENT")
+    monkeypatch.setattr(client, attr, flaky(original))
+    with pytest.raises(InvalidArgumentError):
+        client.status("image")
+    assert flaky.calls == 1  # never retried
+    if isinstance(client, GrpcClient):
+        client.close()

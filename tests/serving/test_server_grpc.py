@@ -15,9 +15,12 @@ from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
+    input_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 from tfapps.serving.server import ModelServer
@@ -169,12 +172,100 @@ def test_status(channel: grpc.Channel) -> None:
     assert "Could not find version 5 of model half" in info.value.details()
 
 
-def test_unimplemented_methods_answer_cleanly(predictions) -> None:
+def example_input(target: input_pb2.Input, context: dict | None = None, *examples: dict) -> None:
+    """Fills an `Input` with float-feature examples (and a context when given)."""
+    if context is None:
+        holder = target.example_list
+    else:
+        holder = target.example_list_with_context
+        for name, value in context.items():
+            holder.context.features.feature[name].float_list.value.append(value)
+    for features in examples:
+        ex = holder.examples.add()
+        for name, value in features.items():
+            ex.features.feature[name].float_list.value.append(value)
+
+
+def test_classify(predictions) -> None:
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "scorer"
+    request.model_spec.signature_name = "classify"
+    example_input(request.input, None, {"x": 2.0}, {"x": 10.0})
+    response = predictions.Classify(request, timeout=30)
+    assert [[(c.label, c.score) for c in row.classes] for row in response.result.classifications] == [
+        [("x", 2.0), ("half_plus_two", 3.0)],
+        [("x", 10.0), ("half_plus_two", 7.0)],
+    ]
+    assert (response.model_spec.name, response.model_spec.version.value) == ("scorer", 7)
+    assert response.model_spec.signature_name == "classify"
+
+
+def test_regress_with_context(predictions) -> None:
+    request = regression_pb2.RegressionRequest()
+    request.model_spec.name = "scorer"
+    request.model_spec.signature_name = "regress_sum"
+    example_input(request.input, {"x": 1.0, "x2": 10.0}, {"x": 5.0}, {})
+    response = predictions.Regress(request, timeout=30)
+    assert [r.value for r in response.result.regressions] == [15.0, 11.0]
+
+
+@pytest.mark.parametrize(
+    ("build", "code", "message"),
+    [
+        (lambda r: None, grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec"),
+        (lambda r: r.model_spec.SetInParent(), grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name"),
+        (lambda r: setattr(r.model_spec, "name", "foo"), grpc.StatusCode.NOT_FOUND, "Latest(foo)"),
+        (
+            lambda r: setattr(r.model_spec, "name", "scorer"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "No regression inputs found in SignatureDef",
+        ),
+        (
+            lambda r: (
+                setattr(r.model_spec, "name", "scorer"),
+                setattr(r.model_spec, "signature_name", "regress"),
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Input is empty.",
+        ),
+    ],
+)
+def test_regress_errors(predictions, build, code: grpc.StatusCode, message: str) -> None:
+    request = regression_pb2.RegressionRequest()
+    build(request)
     with pytest.raises(grpc.RpcError) as info:
-        predictions.Classify(classification_pb2.ClassificationRequest(), timeout=30)
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    # The server keeps serving afterwards.
-    assert predictions.Predict(predict_request("half", x=np.array([[0.0]], np.float32)), timeout=30).outputs
+        predictions.Regress(request, timeout=30)
+    assert info.value.code() == code
+    assert message in info.value.details()
+
+
+def test_multi_inference_checks_tasks(predictions) -> None:
+    request = inference_pb2.MultiInferenceRequest()
+    for signature in ("regress", "regress"):
+        task = request.tasks.add(method_name="tensorflow/serving/regress")
+        task.model_spec.name = "scorer"
+        task.model_spec.signature_name = signature
+    example_input(request.input, None, {"x": 1.0})
+    with pytest.raises(grpc.RpcError) as info:
+        predictions.MultiInference(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Duplicate evaluation of signature: regress" in info.value.details()
+    del request.tasks[1]
+    (result,) = predictions.MultiInference(request, timeout=30).results
+    assert [r.value for r in result.regression_result.regressions] == [2.5]
+
+
+def test_version_label_in_model_spec(predictions) -> None:
+    request = predict_request("half", x=np.array([[2.0]], np.float32))
+    request.model_spec.version_label = "canary"
+    response = predictions.Predict(request, timeout=30)
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[4.0]])
+    assert response.model_spec.version.value == 2
+    request.model_spec.version_label = "nope"
+    with pytest.raises(grpc.RpcError) as info:
+        predictions.Predict(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Unrecognized servable version label: nope" in info.value.details()
 
 
 @pytest.mark.shared_data

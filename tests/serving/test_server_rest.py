@@ -123,7 +123,7 @@ def test_gzip_body(http: httpx.Client) -> None:
         ("GET", "/v1/models/foo", None, 404, "Could not find any versions of model foo"),
         ("GET", "/v1/models/half/versions/99", None, 404, "Could not find version 99 of model half"),
         ("GET", "/v1/models/foo/metadata", None, 404, "Servable not found for request: Latest(foo)"),
-        ("POST", "/v1/models/half:classify", {"examples": [{}]}, 501, "not implemented"),
+        ("POST", "/v1/models/half:classify", {"examples": [{}]}, 400, "No classification inputs found"),
     ],
 )
 def test_errors_are_clean_json(
@@ -175,6 +175,62 @@ def test_metadata(http: httpx.Client) -> None:
     assert sig["method_name"] == "tensorflow/serving/predict"
     versioned = http.get("/v1/models/half/versions/1/metadata").json()
     assert versioned["model_spec"]["version"] == "1"
+
+
+def test_classify_and_regress(http: httpx.Client) -> None:
+    body = {"signature_name": "classify", "examples": [{"x": 2.0}, {"x": 10.0}]}
+    r = http.post("/v1/models/scorer:classify", json=body)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json() == {
+        "results": [[["x", 2.0], ["half_plus_two", 3.0]], [["x", 10.0], ["half_plus_two", 7.0]]]
+    }
+    body = {"signature_name": "regress_sum", "context": {"x": 1.0, "x2": 10.0}, "examples": [{"x": 5.0}, {}]}
+    assert http.post("/v1/models/scorer/versions/7:regress", json=body).json() == {"results": [15.0, 11.0]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/v1/models/scorer:classify", {"examples": [{"x": 1.0}]}, 400, "No classification inputs found"),
+        ("/v1/models/scorer:regress", {"examples": [{"x": 1.0}]}, 400, "No regression inputs found"),
+        (
+            "/v1/models/scorer:regress",
+            {"signature_name": "nope", "examples": [{"x": 1.0}]},
+            400,
+            "No signature was found with the name: nope",
+        ),
+        ("/v1/models/scorer:regress", {"signature_name": "regress"}, 400, "key 'examples' is expected"),
+        # An integer becomes an int64 feature: the model's parse op rejects it (send 2.0).
+        (
+            "/v1/models/scorer:regress",
+            {"signature_name": "regress", "examples": [{"x": 2}]},
+            400,
+            "Data types don't match",
+        ),
+        (
+            "/v1/models/foo:classify",
+            {"examples": [{"x": 1.0}]},
+            404,
+            "Servable not found for request: Latest(foo)",
+        ),
+        # The whole body is decoded before the servable is resolved.
+        ("/v1/models/foo:classify", {"examples": []}, 400, "'examples' value is an empty array"),
+    ],
+)
+def test_classify_regress_errors(
+    http: httpx.Client, path: str, body: dict, status: int, message: str
+) -> None:
+    r = http.post(path, json=body)
+    assert r.status_code == status
+    assert message in r.json()["error"]
+
+
+def test_version_labels_select_versions(http: httpx.Client) -> None:
+    r = http.post("/v1/models/half/labels/canary:predict", json={"instances": [[2.0]]})
+    assert r.json() == {"predictions": [[4.0]]}  # version 2: 0.5x + 3
+    assert http.get("/v1/models/half/labels/stable/metadata").json()["model_spec"]["version"] == "1"
+    r = http.get("/v1/models/half/labels/nope/metadata")
+    assert r.status_code == 400 and "Unrecognized servable version label: nope" in r.json()["error"]
 
 
 @pytest.mark.shared_data
