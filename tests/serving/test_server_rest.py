@@ -251,3 +251,11 @@ def test_half_plus_two_answers(shared_server: ModelServer, testdata: Path) -> No
             client.get("/v1/models/default/versions/123").json()["model_version_status"][0]["version"]
             == "123"
         )
+
+
+def test_rest_socket_disables_nagle(model_server: ModelServer) -> None:
+    # Accepted connections inherit TCP_NODELAY from the listening socket (Linux); without it a
+    # keep-alive client waits for a delayed ACK on every response (+40 ms per request).
+    import socket
+
+    assert model_server._rest_socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
