@@ -9,6 +9,7 @@ Public API::
 
 Modules: `flags` (CLI flags), `manager` (versions, states, the one execution point), `warmup`,
 `rest` (Starlette REST API), `grpc_service` (gRPC servicers), `messages` (shared protos),
+`batching` (per-version batching queues), `limits` (request size limits), `metrics` (Prometheus),
 `app` (`ModelServer`, `main`).
 """
 

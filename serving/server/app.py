@@ -46,9 +46,12 @@ from tfapps.serving.model_config import (
     read_model_server_config,
     validate_model_server_config,
 )
+from tfapps.serving.server.batching import BatchingParameters, read_batching_parameters
 from tfapps.serving.server.flags import Flags, parse_flags, usage
 from tfapps.serving.server.grpc_service import add_services
+from tfapps.serving.server.limits import RequestLimits
 from tfapps.serving.server.manager import ModelManager
+from tfapps.serving.server.metrics import MonitoringConfig, ServingMetrics, read_monitoring_config
 from tfapps.serving.server.rest import build_rest_app
 
 logger = logging.getLogger(__name__)
@@ -80,6 +83,17 @@ class ServerOptions:
             at a version that is not AVAILABLE.
         enable_signature_method_name_check: Classify/Regress/MultiInference require the
             signature's method_name to be `tensorflow/serving/classify` / `.../regress`.
+        enable_batching: merge concurrent requests per model version (spec §3.6).
+        batching_parameters_file: text-format `BatchingParameters` (needs `enable_batching`;
+            unset: the batch scheduler's defaults).
+        enable_per_model_batching_parameters: a version directory's `batching_params.pbtxt`
+            replaces the common batching parameters for that version.
+        monitoring_config_file: text-format `MonitoringConfig`; its Prometheus page is served on
+            the REST port.
+        max_request_bytes: largest request body (REST, after gunzip; gRPC message size); 413 /
+            INVALID_ARGUMENT past it. None or 0: unlimited (the CLI defaults to 64 MiB).
+        max_image_pixels: largest width×height of an image in a `*_bytes` input (400 /
+            INVALID_ARGUMENT past it). None or 0: unlimited.
     """
 
     model_name: str = "default"
@@ -97,6 +111,47 @@ class ServerOptions:
     model_config_file_poll_wait_seconds: float = 0.0
     allow_version_labels_for_unavailable_models: bool = False
     enable_signature_method_name_check: bool = False
+    enable_batching: bool = False
+    batching_parameters_file: str | os.PathLike[str] | None = None
+    enable_per_model_batching_parameters: bool = False
+    monitoring_config_file: str | os.PathLike[str] | None = None
+    max_request_bytes: int | None = None
+    max_image_pixels: int | None = None
+
+    def batching_parameters(self) -> BatchingParameters | None:
+        """The common batching parameters, or None when batching is off.
+
+        Raises:
+            InvalidArgumentError: a parameters file without `enable_batching`, or an invalid file.
+        """
+        if self.batching_parameters_file and not self.enable_batching:
+            raise InvalidArgumentError(
+                "server_options.batching_parameters_file is set without setting "
+                "server_options.enable_batching to true."
+            )
+        if not self.enable_batching:
+            return None
+        if self.batching_parameters_file:
+            return read_batching_parameters(self.batching_parameters_file)
+        return BatchingParameters()
+
+    def monitoring_config(self) -> MonitoringConfig | None:
+        """The monitoring config (None without `monitoring_config_file`).
+
+        Raises:
+            InvalidArgumentError: the file is unreadable or invalid.
+        """
+        if not self.monitoring_config_file:
+            return None
+        return read_monitoring_config(self.monitoring_config_file)
+
+    def request_limits(self) -> RequestLimits:
+        """The request limits (0 or None: unlimited).
+
+        Raises:
+            InvalidArgumentError: a negative limit.
+        """
+        return RequestLimits(self.max_request_bytes or None, self.max_image_pixels or None)
 
     def model_server_config(self) -> model_server_config_pb2.ModelServerConfig:
         """The `ModelServerConfig` these options describe (read from file, or one model).
@@ -139,6 +194,9 @@ class ModelServer:
     def __init__(self, options: ServerOptions):
         self.options = options
         self.manager: ModelManager | None = None
+        self.metrics = ServingMetrics()
+        self._limits = RequestLimits()
+        self._monitoring: MonitoringConfig | None = None
         self.grpc_port: int | None = None
         self.rest_port: int | None = None
         self._grpc: grpc.Server | None = None
@@ -157,12 +215,20 @@ class ModelServer:
             TfappsError: a config, load or bind failure (the server is left stopped).
         """
         opts = self.options
+        batching = opts.batching_parameters()
+        self._monitoring = opts.monitoring_config()
+        self._limits = opts.request_limits()
+        if self._monitoring is not None and self._monitoring.prometheus_enabled and opts.rest_port is None:
+            logger.warning("The Prometheus page is enabled but REST is off: it is not served.")
         config = opts.model_server_config()
         self.manager = ModelManager(
             config.model_config_list.config,
             enable_warmup=opts.enable_model_warmup,
             warmup_iterations=opts.num_request_iterations_for_warmup,
             allow_version_labels_for_unavailable_models=opts.allow_version_labels_for_unavailable_models,
+            batching=batching,
+            per_model_batching_parameters=opts.enable_per_model_batching_parameters,
+            metrics=self.metrics,
         )
         try:
             self.manager.load_initial()
@@ -231,7 +297,9 @@ class ModelServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        add_services(server, self.manager, self.options.enable_signature_method_name_check)
+        add_services(
+            server, self.manager, self.options.enable_signature_method_name_check, self._limits, self.metrics
+        )
         address = _host_port(self.options.host, port)
         try:
             bound = server.add_insecure_port(address)
@@ -265,6 +333,9 @@ class ModelServer:
             self.options.rest_api_timeout_in_ms,
             self.options.rest_api_enable_cors_support,
             self.options.enable_signature_method_name_check,
+            limits=self._limits,
+            metrics=self.metrics,
+            monitoring=self._monitoring,
         )
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
         server = uvicorn.Server(config)
@@ -327,6 +398,10 @@ def options_from_flags(flags: Flags) -> ServerOptions:
         value = getattr(flags, name)
         if not 0 <= value <= 65535:
             raise UsageError(f"--{name} must be in 0..65535. Received: --{name}={value}")
+    for name in ("max_request_bytes", "max_image_pixels"):
+        value = getattr(flags, name)
+        if value < 0:
+            raise UsageError(f"--{name} must be >= 0 (0 = unlimited). Received: --{name}={value}")
     if flags.port == 0:
         raise UsageError(
             "At least one of server_options.grpc_port or server_options.grpc_socket_path must be set. "
@@ -352,6 +427,12 @@ def options_from_flags(flags: Flags) -> ServerOptions:
         model_config_file_poll_wait_seconds=flags.model_config_file_poll_wait_seconds,
         allow_version_labels_for_unavailable_models=flags.allow_version_labels_for_unavailable_models,
         enable_signature_method_name_check=flags.enable_signature_method_name_check,
+        enable_batching=flags.enable_batching,
+        batching_parameters_file=flags.batching_parameters_file or None,
+        enable_per_model_batching_parameters=flags.enable_per_model_batching_parameters,
+        monitoring_config_file=flags.monitoring_config_file or None,
+        max_request_bytes=flags.max_request_bytes or None,
+        max_image_pixels=flags.max_image_pixels or None,
     )
 
 

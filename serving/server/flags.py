@@ -2,7 +2,9 @@
 
 Syntax: `--flag=value` or `--flag value`; booleans as `--flag`, `--flag=true|false` (also
 `1|0`) or `--noflag`; a single leading dash is accepted too, as TensorFlow's flag parser does.
-Only `--host` is our own addition (TF Serving binds every interface; we default to loopback).
+Our own additions: `--host` (TF Serving binds every interface; we default to loopback),
+`--max_request_bytes` (largest request body, 413 past it; 64 MiB by default) and
+`--max_image_pixels` (largest width×height of an image in a `*_bytes` input; 0 = unlimited).
 Flags that exist upstream but are not implemented here are accepted and logged as ignored when
 given, so a TF Serving command line keeps working.
 
@@ -57,6 +59,8 @@ class Flags:
     tensorflow_intra_op_parallelism: int = 0
     tensorflow_inter_op_parallelism: int = 0
     enable_signature_method_name_check: bool = False
+    max_request_bytes: int = 64 << 20
+    max_image_pixels: int = 0
     version: bool = False
 
 
@@ -65,10 +69,6 @@ IGNORED_FLAGS = frozenset(
     {
         "grpc_socket_path",
         "rest_api_num_threads",
-        "enable_batching",
-        "batching_parameters_file",
-        "enable_per_model_batching_parameters",
-        "monitoring_config_file",
         "grpc_max_threads",
         "grpc_channel_arguments",
         "enable_grpc_healthcheck_service",
@@ -81,6 +81,11 @@ IGNORED_FLAGS = frozenset(
 )
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Flags)}
+_NOTES = {
+    "host": "tfapps: interface to bind",
+    "max_request_bytes": "tfapps: largest request body in bytes, 413 past it; 0 = unlimited",
+    "max_image_pixels": "tfapps: largest width*height of an image in a *_bytes input; 0 = unlimited",
+}
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
 
@@ -90,6 +95,8 @@ def usage() -> str:
     lines = ["usage: tfapps serve [--flag=value ...]", "", "Flags (tensorflow_model_server names):"]
     for name, field in _FIELDS.items():
         note = " (accepted, not implemented yet)" if name in IGNORED_FLAGS else ""
+        if name in _NOTES:
+            note = f" ({_NOTES[name]})"
         lines.append(f"  --{name}={field.default!r}{note}")
     return "\n".join(lines)
 

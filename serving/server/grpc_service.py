@@ -4,12 +4,18 @@ Implemented: `Predict` (with `output_filter`), `Classify`, `Regress`, `MultiInfe
 `GetModelMetadata`, `GetModelStatus` and `HandleReloadConfigRequest`, with TF Serving's status codes
 and message texts (spec §2.4/2.5; messages over 1024 characters are cut like upstream). The
 example-based APIs share their rules with REST through `inference.py`.
+
+Predict, Classify and Regress are counted in the serving metrics (status = canonical code name);
+the prediction RPCs check the request size limit (`RequestLimits.max_request_bytes`, on the
+parsed message's `ByteSize()`) and Predict the image-pixel limit; a call's deadline bounds its
+wait in a batching queue (DEADLINE_EXCEEDED).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +39,9 @@ from tfapps.serving.codec import ndarray_to_tensor_proto, tensor_proto_to_ndarra
 from tfapps.serving.model_config import validate_model_server_config
 from tfapps.serving.runtime import DEFAULT_SIGNATURE
 from tfapps.serving.server import inference, messages
+from tfapps.serving.server.limits import RequestLimits
 from tfapps.serving.server.manager import ModelManager
+from tfapps.serving.server.metrics import ServingMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +70,38 @@ def _rpc(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _counted(api: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Checks the request size, then counts the call in the serving metrics (inside `_rpc`)."""
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+            started, status, version = time.perf_counter(), "UNKNOWN", None
+            try:
+                if self._limits.max_request_bytes is not None:
+                    self._limits.check_body_size(request.ByteSize())
+                response = method(self, request, context)
+                status, version = "OK", response.model_spec.version.value
+                return response
+            except TfappsError as exc:
+                status = exc.grpc_code
+                raise
+            finally:
+                if self._metrics is not None:
+                    elapsed = time.perf_counter() - started
+                    name = request.model_spec.name
+                    self._metrics.record_request(name, version, api, "GRPC", status, elapsed)
+
+        return wrapper
+
+    return decorate
+
+
+def _time_remaining(context: grpc.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    return None if remaining is None else max(0.0, remaining)
+
+
 def _spec(request: Any) -> model_pb2.ModelSpec:
     if not request.HasField("model_spec"):
         raise InvalidArgumentError("Missing ModelSpec")
@@ -77,13 +117,24 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     Args:
         manager: resolves and runs the models.
         check_method_name: `--enable_signature_method_name_check` for Classify/Regress/MultiInference.
+        limits: request size limits (None: unlimited).
+        metrics: where requests are counted (None: not counted).
     """
 
-    def __init__(self, manager: ModelManager, check_method_name: bool = False):
+    def __init__(
+        self,
+        manager: ModelManager,
+        check_method_name: bool = False,
+        limits: RequestLimits | None = None,
+        metrics: ServingMetrics | None = None,
+    ):
         self._manager = manager
         self._check_method_name = check_method_name
+        self._limits = limits or RequestLimits()
+        self._metrics = metrics
 
     @_rpc
+    @_counted("Predict")
     def Predict(  # noqa: N802
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> predict_pb2.PredictResponse:
@@ -93,7 +144,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         handle = self._manager.resolve(spec.name, version, label)
         signature = handle.servable.signature(spec.signature_name)
         inputs = {alias: tensor_proto_to_ndarray(t, alias) for alias, t in request.inputs.items()}
-        outputs = self._manager.run(handle, inputs, signature.name, list(request.output_filter))
+        self._limits.check_image_inputs(inputs)
+        outputs = self._manager.run(
+            handle, inputs, signature.name, list(request.output_filter), timeout=_time_remaining(context)
+        )
         response = predict_pb2.PredictResponse()
         response.model_spec.CopyFrom(
             messages.model_spec(spec.name, handle.version, signature.name or DEFAULT_SIGNATURE)
@@ -113,6 +167,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return messages.metadata_response(handle, request.metadata_field)
 
     @_rpc
+    @_counted("Classify")
     def Classify(  # noqa: N802
         self, request: classification_pb2.ClassificationRequest, context: grpc.ServicerContext
     ) -> classification_pb2.ClassificationResponse:
@@ -121,13 +176,19 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         version, label = messages.version_choice(spec)
         handle = self._manager.resolve(spec.name, version, label)
         result, signature = inference.classify(
-            self._manager, handle, spec.signature_name, request.input, self._check_method_name
+            self._manager,
+            handle,
+            spec.signature_name,
+            request.input,
+            self._check_method_name,
+            timeout=_time_remaining(context),
         )
         response = classification_pb2.ClassificationResponse(result=result)
         response.model_spec.CopyFrom(messages.model_spec(spec.name, handle.version, signature))
         return response
 
     @_rpc
+    @_counted("Regress")
     def Regress(  # noqa: N802
         self, request: regression_pb2.RegressionRequest, context: grpc.ServicerContext
     ) -> regression_pb2.RegressionResponse:
@@ -136,7 +197,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         version, label = messages.version_choice(spec)
         handle = self._manager.resolve(spec.name, version, label)
         result, signature = inference.regress(
-            self._manager, handle, spec.signature_name, request.input, self._check_method_name
+            self._manager,
+            handle,
+            spec.signature_name,
+            request.input,
+            self._check_method_name,
+            timeout=_time_remaining(context),
         )
         response = regression_pb2.RegressionResponse(result=result)
         response.model_spec.CopyFrom(messages.model_spec(spec.name, handle.version, signature))
@@ -147,7 +213,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self, request: inference_pb2.MultiInferenceRequest, context: grpc.ServicerContext
     ) -> inference_pb2.MultiInferenceResponse:
         """Runs several classify/regress tasks of one model on the same examples."""
-        return inference.multi_inference(self._manager, request, self._check_method_name)
+        if self._limits.max_request_bytes is not None:
+            self._limits.check_body_size(request.ByteSize())
+        return inference.multi_inference(
+            self._manager, request, self._check_method_name, timeout=_time_remaining(context)
+        )
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -188,15 +258,23 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def add_services(server: grpc.Server, manager: ModelManager, check_method_name: bool = False) -> None:
+def add_services(
+    server: grpc.Server,
+    manager: ModelManager,
+    check_method_name: bool = False,
+    limits: RequestLimits | None = None,
+    metrics: ServingMetrics | None = None,
+) -> None:
     """Registers PredictionService and ModelService on a grpc server.
 
     Args:
         server: the grpc server (not started yet).
         manager: the model manager both services answer from.
         check_method_name: `--enable_signature_method_name_check`.
+        limits: request size limits (None: unlimited).
+        metrics: where prediction requests are counted (None: not counted).
     """
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(manager, check_method_name), server
+        PredictionServicer(manager, check_method_name, limits, metrics), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)

@@ -335,11 +335,17 @@ def regression_result(
 
 
 def _run(
-    manager: ModelManager, handle: ServableHandle, name: str, serialized: Sequence[bytes], wanted: list[str]
+    manager: ModelManager,
+    handle: ServableHandle,
+    name: str,
+    serialized: Sequence[bytes],
+    wanted: list[str],
+    timeout: float | None = None,
+    api: str = "Predict",
 ):
     batch = np.empty(len(serialized), dtype=object)
     batch[:] = list(serialized)
-    return manager.run(handle, {INPUTS: batch}, name, wanted)
+    return manager.run(handle, {INPUTS: batch}, name, wanted, timeout=timeout, api=api)
 
 
 def classify(
@@ -348,6 +354,7 @@ def classify(
     signature_name: str,
     examples: Sequence[bytes] | input_pb2.Input,
     check_method_name: bool = False,
+    timeout: float | None = None,
 ) -> tuple[classification_pb2.ClassificationResult, str]:
     """Runs a classification signature on serialized examples.
 
@@ -358,6 +365,7 @@ def classify(
         examples: serialized examples (`examples_from_json`) or a gRPC `Input`, which is
             serialized after the signature checks (upstream reports signature errors first).
         check_method_name: `--enable_signature_method_name_check`.
+        timeout: seconds a batched run may wait for its answer (None: no limit).
 
     Returns:
         `(result, effective signature name)`.
@@ -369,7 +377,7 @@ def classify(
     name, signature = _signature_def(handle, signature_name)
     wanted = classification_outputs(signature, check_method_name)
     serialized = _serialized(examples)
-    outputs = _run(manager, handle, name, serialized, wanted)
+    outputs = _run(manager, handle, name, serialized, wanted, timeout, "Classify")
     return classification_result(outputs, len(serialized)), name
 
 
@@ -379,12 +387,13 @@ def regress(
     signature_name: str,
     examples: Sequence[bytes] | input_pb2.Input,
     check_method_name: bool = False,
+    timeout: float | None = None,
 ) -> tuple[regression_pb2.RegressionResult, str]:
     """Runs a regression signature on serialized examples; see `classify` for the arguments."""
     name, signature = _signature_def(handle, signature_name)
     wanted = regression_outputs(signature, check_method_name)
     serialized = _serialized(examples)
-    outputs = _run(manager, handle, name, serialized, wanted)
+    outputs = _run(manager, handle, name, serialized, wanted, timeout, "Regress")
     return regression_result(outputs, len(serialized)), name
 
 
@@ -392,6 +401,7 @@ def multi_inference(
     manager: ModelManager,
     request: inference_pb2.MultiInferenceRequest,
     check_method_name: bool = False,
+    timeout: float | None = None,
 ) -> inference_pb2.MultiInferenceResponse:
     """Runs several classify/regress tasks of one model on the same examples (multi_inference.cc).
 
@@ -448,7 +458,7 @@ def multi_inference(
     serialized = examples_from_input(request.input)
     response = inference_pb2.MultiInferenceResponse()
     for name, method, wanted in plan:
-        outputs = _run(manager, handle, name, serialized, wanted)
+        outputs = _run(manager, handle, name, serialized, wanted, timeout, "MultiInference")
         result = response.results.add()
         result.model_spec.CopyFrom(messages.model_spec(handle.model_name, handle.version, name))
         if method == CLASSIFY_METHOD:

@@ -8,8 +8,9 @@ API. `reconcile()` is one file-system poll; `start_polling()` repeats it in a th
 `reload_config()` swaps the whole model list (HandleReloadConfigRequest, config-file polling).
 Version labels are kept in their own map, replaced only when every label of a (re)load is valid.
 
-REST and gRPC both call `resolve()` then `run()`; `run()` is where a per-version batching queue
-will sit later.
+REST and gRPC both call `resolve()` then `run()`. With batching enabled each AVAILABLE version
+has its own `Batcher` (created after warmup, so warmup runs unbatched; closed on unload, after the
+queued requests ran on that version), and `run()` submits batchable requests to it.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import dataclasses
 import enum
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfapps.apps.errors import (
@@ -34,12 +37,18 @@ from tfapps.apps.errors import (
 )
 from tfapps.serving.model_config import TENSORFLOW_PLATFORM, list_versions
 from tfapps.serving.runtime import Servable, load_servable
+from tfapps.serving.server.batching import Batcher, BatchingParameters, read_batching_parameters
+from tfapps.serving.server.metrics import ServingMetrics
 from tfapps.serving.server.warmup import run_warmup
 from tfapps.serving.status_codes import error_for_code
 
 logger = logging.getLogger(__name__)
 
 ModelConfig = model_server_config_pb2.ModelConfig
+
+# --enable_per_model_batching_parameters reads this file from the version directory
+# (TF Serving's bundle_factory_util.cc kBatchingParamsFilename).
+PER_MODEL_BATCHING_FILE = "batching_params.pbtxt"
 
 
 class State(enum.IntEnum):
@@ -84,6 +93,8 @@ class _Model:
     config: ModelConfig
     statuses: dict[int, VersionStatus] = dataclasses.field(default_factory=dict)
     servables: dict[int, Servable] = dataclasses.field(default_factory=dict)
+    # version -> the batching queue of exactly that servable (batching enabled only).
+    batchers: dict[int, tuple[Servable, Batcher]] = dataclasses.field(default_factory=dict)
     # False once a config reload dropped the model: its END statuses stay visible to the status API.
     configured: bool = True
 
@@ -134,6 +145,10 @@ class ModelManager:
         loader: `version_dir -> Servable` (tests may inject one).
         allow_version_labels_for_unavailable_models: let a new or unchanged label point at a
             version that is not AVAILABLE (TF Serving's flag of the same name).
+        batching: batch concurrent requests per version with these parameters (None: no batching).
+        per_model_batching_parameters: with `batching`, a version directory's
+            `batching_params.pbtxt` replaces `batching` for that version.
+        metrics: where load, batch and runtime metrics go (None: not recorded).
     """
 
     def __init__(
@@ -143,6 +158,9 @@ class ModelManager:
         warmup_iterations: int = 1,
         loader: Callable[[Path], Servable] = load_servable,
         allow_version_labels_for_unavailable_models: bool = False,
+        batching: BatchingParameters | None = None,
+        per_model_batching_parameters: bool = False,
+        metrics: ServingMetrics | None = None,
     ):
         self._models = {c.name: _Model(config=c) for c in configs}
         self._labels: dict[str, dict[str, int]] = {}
@@ -154,6 +172,10 @@ class ModelManager:
         self._reconcile_lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        self._batching = batching
+        self._per_model_batching = per_model_batching_parameters
+        self._metrics = metrics
+        self._retired: list[Batcher] = []  # unloaded versions' batchers, closed outside the lock
 
     @property
     def model_names(self) -> list[str]:
@@ -250,7 +272,10 @@ class ModelManager:
         Versions that failed to load stay in END with their error and are not retried.
         """
         with self._reconcile_lock:
-            self._reconcile_locked()
+            try:
+                self._reconcile_locked()
+            finally:
+                self._close_retired()
 
     def _reconcile_locked(self) -> None:
         with self._lock:
@@ -285,20 +310,76 @@ class ModelManager:
             model.statuses[version] = VersionStatus(version, State.START)
             model.statuses[version].state = State.LOADING
         logger.info("Loading servable version {name: %s version: %d} from %s", name, version, version_dir)
+        started = time.perf_counter()
         try:
             servable = self._loader(version_dir)
             if self._enable_warmup:
-                run_warmup(servable, version_dir, self._warmup_iterations)
+                run_warmup(servable, version_dir, self._warmup_iterations, name, version)
+            batcher = self._new_batcher(name, version, version_dir, servable)
         except TfappsError as exc:
+            self._record_load(name, version, started, ok=False)
             self._fail(model, version, exc.grpc_code, str(exc))
             return
         except Exception as exc:  # a broken SavedModel must not take the server down
+            self._record_load(name, version, started, ok=False)
             self._fail(model, version, "UNKNOWN", f"{type(exc).__name__}: {exc}")
             return
+        self._record_load(name, version, started, ok=True)
         with self._lock:
             model.servables[version] = servable
+            if batcher is not None:
+                model.batchers[version] = (servable, batcher)
             model.statuses[version] = VersionStatus(version, State.AVAILABLE)
         logger.info("Successfully loaded servable version {name: %s version: %d}", name, version)
+
+    def _record_load(self, name: str, version: int, started: float, ok: bool) -> None:
+        if self._metrics is not None:
+            self._metrics.record_load(name, version, time.perf_counter() - started, ok)
+
+    def _new_batcher(self, name: str, version: int, version_dir: Path, servable: Servable) -> Batcher | None:
+        """The batching queue of a freshly loaded (and warmed-up) version, or None without batching.
+
+        Raises:
+            InvalidArgumentError: an invalid per-model `batching_params.pbtxt` (the load fails).
+        """
+        params = self._batching
+        if params is None:
+            return None
+        per_model = Path(version_dir) / PER_MODEL_BATCHING_FILE
+        if self._per_model_batching and per_model.is_file():
+            params = read_batching_parameters(per_model)
+            logger.info(
+                "Using batching parameters from %s for {name: %s version: %d}", per_model, name, version
+            )
+        metrics = self._metrics
+
+        def run_batch(inputs: Mapping[str, Any], signature_name: str, output_filter: tuple, api: str):
+            return self._timed_predict(name, api, servable, inputs, signature_name, output_filter)
+
+        return Batcher(
+            run_batch,
+            params,
+            on_batch=None
+            if metrics is None
+            else lambda s: metrics.record_batch(name, version, s.size, s.padded_size, s.queuing_seconds),
+            on_queue_depth=None if metrics is None else lambda d: metrics.set_queue_depth(name, version, d),
+        )
+
+    def _timed_predict(
+        self,
+        name: str,
+        api: str,
+        servable: Servable,
+        inputs: Mapping[str, Any],
+        signature_name: str,
+        output_filter: Iterable[str] | None,
+    ) -> dict[str, np.ndarray]:
+        started = time.perf_counter()
+        try:
+            return servable.predict(inputs, signature_name, output_filter)
+        finally:
+            if self._metrics is not None:
+                self._metrics.record_runtime(name, api, time.perf_counter() - started)
 
     def _fail(self, model: _Model, version: int, code: str, message: str) -> None:
         logger.error(
@@ -319,8 +400,29 @@ class ModelManager:
         with self._lock:
             model.statuses[version].state = State.UNLOADING
             model.servables.pop(version, None)
+            entry = model.batchers.pop(version, None)
+            if entry is not None:
+                self._retired.append(entry[1])
             model.statuses[version].state = State.END
         logger.info("Unloaded servable version {name: %s version: %d}", model.config.name, version)
+
+    def _close_retired(self) -> None:
+        """Closes unloaded versions' batchers: their queued requests still run on that version.
+
+        Called without `self._lock` held (closing joins the batch threads, which may be waiting
+        for a servable call that needs no lock, but a caller holding the lock must not block them).
+        """
+        with self._lock:
+            retired, self._retired = self._retired, []
+        for batcher in retired:
+            batcher.close()
+
+    def batcher(self, model_name: str, version: int) -> Batcher | None:
+        """The batching queue of an AVAILABLE version (None without batching or when not loaded)."""
+        with self._lock:
+            model = self._models.get(model_name)
+            entry = model.batchers.get(version) if model is not None else None
+        return entry[1] if entry is not None else None
 
     def reload_config(self, configs: Sequence[ModelConfig]) -> None:
         """Replaces the served model list (ServerCore::ReloadConfig) and waits for new models.
@@ -338,48 +440,52 @@ class ModelManager:
                 has no AVAILABLE version.
             FailedPreconditionError: a label points at a version that is not available.
         """
-        new = {c.name: c for c in configs}
         with self._reconcile_lock:
-            with self._lock:
-                old = {n: m.config for n, m in self._models.items() if m.configured}
-            if old.keys() == new.keys() and all(old[n] == new[n] for n in new):
-                logger.info("Model config unchanged; nothing to reload")
-                return
-            for name, config in new.items():
-                if name in old and _platform(old[name]) != _platform(config):
-                    raise InvalidArgumentError(
-                        f"Illegal to change a model's platform. For model {name} platform was "
-                        f"{_platform(old[name])} and new platform requested is {_platform(config)}"
-                    )
-            added = [name for name in new if name not in old]
-            with self._lock:
-                for name in sorted(old.keys() - new.keys()):
-                    model = self._models[name]
-                    model.configured = False
-                    for version in sorted(model.servables):
-                        self._unload(model, version)
-                    self._labels.pop(name, None)
-                for name, config in new.items():
-                    model = self._models.setdefault(name, _Model(config=config))
-                    model.config, model.configured = config, True
-            logger.info(
-                "Reloading model config: added %s, removed %s", added, sorted(old.keys() - new.keys())
-            )
-            self._reconcile_locked()
-            failures = []
-            for name in added:
-                model = self._models[name]
-                if model.servables:
-                    continue
-                reasons = self._load_failures([model]) or [
-                    f"{{name: {name}}} due to error: no version found under base path {model.config.base_path}"
-                ]
-                failures.extend(reasons)
-            if failures:
-                raise error_for_code(
-                    "UNKNOWN", f"{len(failures)} model(s) did not become available: {{{', '.join(failures)}}}"
+            try:
+                self._reload_config_locked(configs)
+            finally:
+                self._close_retired()
+
+    def _reload_config_locked(self, configs: Sequence[ModelConfig]) -> None:
+        new = {c.name: c for c in configs}
+        with self._lock:
+            old = {n: m.config for n, m in self._models.items() if m.configured}
+        if old.keys() == new.keys() and all(old[n] == new[n] for n in new):
+            logger.info("Model config unchanged; nothing to reload")
+            return
+        for name, config in new.items():
+            if name in old and _platform(old[name]) != _platform(config):
+                raise InvalidArgumentError(
+                    f"Illegal to change a model's platform. For model {name} platform was "
+                    f"{_platform(old[name])} and new platform requested is {_platform(config)}"
                 )
-            self._update_labels([self._models[name] for name in new])
+        added = [name for name in new if name not in old]
+        with self._lock:
+            for name in sorted(old.keys() - new.keys()):
+                model = self._models[name]
+                model.configured = False
+                for version in sorted(model.servables):
+                    self._unload(model, version)
+                self._labels.pop(name, None)
+            for name, config in new.items():
+                model = self._models.setdefault(name, _Model(config=config))
+                model.config, model.configured = config, True
+        logger.info("Reloading model config: added %s, removed %s", added, sorted(old.keys() - new.keys()))
+        self._reconcile_locked()
+        failures = []
+        for name in added:
+            model = self._models[name]
+            if model.servables:
+                continue
+            reasons = self._load_failures([model]) or [
+                f"{{name: {name}}} due to error: no version found under base path {model.config.base_path}"
+            ]
+            failures.extend(reasons)
+        if failures:
+            raise error_for_code(
+                "UNKNOWN", f"{len(failures)} model(s) did not become available: {{{', '.join(failures)}}}"
+            )
+        self._update_labels([self._models[name] for name in new])
 
     def start_polling(self, period_s: float) -> None:
         """Re-runs `reconcile()` every `period_s` seconds in a daemon thread (no-op when <= 0)."""
@@ -406,6 +512,7 @@ class ModelManager:
             for model in self._models.values():
                 for version in sorted(model.servables):
                     self._unload(model, version)
+        self._close_retired()
 
     # ---------------------------------------------------------------- serving
 
@@ -452,13 +559,51 @@ class ModelManager:
         inputs: Mapping[str, Any],
         signature_name: str = "",
         output_filter: Iterable[str] | None = None,
+        timeout: float | None = None,
+        api: str = "Predict",
     ) -> dict[str, np.ndarray]:
         """Runs a signature of a resolved version (the single execution point for REST and gRPC).
 
+        With batching, the request goes through the version's batching queue when it can be
+        merged: every declared input is fed and has a variable leading (batch) dimension.
+        Otherwise (fixed-batch or unknown-rank inputs, defaulted inputs left out, no batching) the
+        signature runs directly.
+
+        Args:
+            handle: from `resolve()`.
+            inputs: alias → array-like.
+            signature_name: empty means `serving_default`.
+            output_filter: aliases to return; None or empty returns every output.
+            timeout: seconds a batched request may wait for its answer (None: no limit).
+            api: `Predict|Classify|Regress|MultiInference`, the runtime-latency metric's label.
+
         Raises:
             FailedPreconditionError, InvalidArgumentError, TfappsError: see `Servable.predict`.
+            UnavailableError: the batching queue is full.
+            DeadlineExceededError: the batched answer did not come within `timeout`.
         """
-        return handle.servable.predict(inputs, signature_name, output_filter)
+        servable = handle.servable
+        outputs = tuple(output_filter or ())
+        batcher = self._batcher_for(handle)
+        arrays = _batch_inputs(servable, signature_name, inputs) if batcher is not None else None
+        if batcher is not None and arrays is not None:
+            try:
+                return batcher.submit(arrays, key=(signature_name, outputs, api), timeout=timeout)
+            except UnavailableError:
+                if not batcher.closed:
+                    raise  # queue full
+                # The version was unloaded after resolve(): finish on the version it started on.
+        return self._timed_predict(handle.model_name, api, servable, inputs, signature_name, outputs)
+
+    def _batcher_for(self, handle: ServableHandle) -> Batcher | None:
+        if self._batching is None:
+            return None
+        with self._lock:
+            model = self._models.get(handle.model_name)
+            entry = model.batchers.get(handle.version) if model is not None else None
+        if entry is None or entry[0] is not handle.servable:
+            return None
+        return entry[1]
 
     def version_statuses(self, model_name: str, version: int | None = None) -> list[VersionStatus]:
         """Reports version states for the status API, newest first.
@@ -483,3 +628,31 @@ class ModelManager:
                 raise NotFoundError(f"Could not find version {version} of model {model_name}")
             return [dataclasses.replace(statuses[version])]
         return [dataclasses.replace(statuses[v]) for v in sorted(statuses, reverse=True)]
+
+
+def _batch_inputs(
+    servable: Servable, signature_name: str, inputs: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The request's inputs ready to merge with others, or None when it must run alone.
+
+    A request is batchable when it feeds every declared input and each has a variable leading
+    (batch) dimension. String inputs become object arrays, so texts of different lengths merge.
+    """
+    try:
+        signature = servable.signature(signature_name)
+    except TfappsError:
+        return None  # the direct run reports the error
+    if not signature.inputs or set(inputs) != set(signature.inputs):
+        return None
+    if not all(info.shape and info.shape[0] is None for info in signature.inputs.values()):
+        return None
+    arrays = {}
+    for alias, value in inputs.items():
+        try:
+            array = np.asarray(value)
+        except ValueError:
+            return None  # ragged: the direct run reports it
+        if array.dtype.kind in ("S", "U") and signature.inputs[alias].tf_dtype == tf.string:
+            array = array.astype(object)
+        arrays[alias] = array
+    return arrays

@@ -6,6 +6,11 @@ handled (anything else is a 404), the verb after `:` is case-sensitive, errors a
 `{"error": "<message>"}` with the HTTP status of the canonical code. Deliberate differences: a
 query string is not folded into the model name.
 
+With a monitoring config enabling Prometheus, GET on its exact path serves the metrics page (spec
+§1.10; any other path starting with it, a query string included, is 400 `Unexpected path: ...`).
+Request limits (tfapps only): a body over `max_request_bytes` (by Content-Length, or after gunzip)
+answers 413; images over `max_image_pixels` in `*_bytes` inputs answer 400.
+
 Example::
 
     app = build_rest_app(manager, timeout_ms=30000)
@@ -19,6 +24,7 @@ import gzip
 import json
 import logging
 import re
+import time
 import urllib.parse
 import zlib
 from typing import Any
@@ -37,7 +43,9 @@ from tfapps.apps.errors import (
 )
 from tfapps.serving import codec
 from tfapps.serving.server import inference, messages
+from tfapps.serving.server.limits import PayloadTooLargeError, RequestLimits
 from tfapps.serving.server.manager import ModelManager
+from tfapps.serving.server.metrics import CONTENT_TYPE, MonitoringConfig, ServingMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +71,21 @@ _CORS_HEADERS = {
 class _RestApi:
     """Request handlers bound to one model manager."""
 
-    def __init__(self, manager: ModelManager, timeout_ms: int, enable_cors: bool, check_method_name: bool):
+    def __init__(
+        self,
+        manager: ModelManager,
+        timeout_ms: int,
+        enable_cors: bool,
+        check_method_name: bool,
+        limits: RequestLimits,
+        metrics: ServingMetrics | None,
+        monitoring: MonitoringConfig | None,
+    ):
         self._manager = manager
+        self._limits = limits
+        self._metrics = metrics
+        enabled = monitoring is not None and monitoring.prometheus_enabled and metrics is not None
+        self._prometheus_path = monitoring.prometheus_path if enabled else None
         self._check_method_name = check_method_name
         self._timeout_s = timeout_ms / 1000 if timeout_ms > 0 else None
         self._extra_headers = _CORS_HEADERS if enable_cors else {}
@@ -72,6 +93,14 @@ class _RestApi:
     async def handle(self, request: Request) -> Response:
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         path = raw_path.decode("latin-1")
+        if self._prometheus_path is not None and request.method in ("GET", "HEAD"):
+            query = request.scope.get("query_string", b"").decode("latin-1")
+            full = f"{path}?{query}" if query else path
+            if full.startswith(self._prometheus_path):
+                if full != self._prometheus_path:
+                    return self._json(400, codec.error_json(f"Unexpected path: {full}"))
+                body = await run_in_threadpool(self._metrics.render)
+                return Response(body, media_type=CONTENT_TYPE, headers=self._extra_headers)
         if not _V1.fullmatch(path):
             return PlainTextResponse("Not Found", status_code=404)
         if request.method == "OPTIONS":
@@ -97,11 +126,25 @@ class _RestApi:
                 raise malformed
             name, version, label, verb = match.groups()
             target = (_unescape(name), _version(version), _unescape(label))
-            if verb == "predict":
-                return await self._predict(request, *target)
-            if verb in ("classify", "regress"):
-                return await self._classify_or_regress(request, verb, *target)
-            raise malformed  # upstream compares the verb case-sensitively
+            if verb not in ("predict", "classify", "regress"):
+                raise malformed  # upstream compares the verb case-sensitively
+            served: list[int] = []  # the version that answered, once resolved
+            started, status = time.perf_counter(), "UNKNOWN"
+            try:
+                if verb == "predict":
+                    result = await self._predict(request, *target, served)
+                else:
+                    result = await self._classify_or_regress(request, verb, *target, served)
+                status = "OK"
+                return result
+            except TfappsError as exc:
+                status = exc.grpc_code
+                raise
+            finally:
+                if self._metrics is not None:
+                    elapsed = time.perf_counter() - started
+                    version_served = served[0] if served else None
+                    self._metrics.record_request(target[0], version_served, verb, "REST", status, elapsed)
         if request.method in ("GET", "HEAD"):
             match = _GET.fullmatch(path)
             if match is None:
@@ -117,10 +160,13 @@ class _RestApi:
             return json.dumps(messages.to_json_dict(messages.status_response(statuses)), indent=1)
         raise malformed
 
-    async def _predict(self, request: Request, name: str, version: int | None, label: str | None) -> str:
-        doc = codec.parse_json_body(await _read_body(request))
+    async def _predict(
+        self, request: Request, name: str, version: int | None, label: str | None, served: list[int]
+    ) -> str:
+        doc = codec.parse_json_body(await _read_body(request, self._limits))
         signature_name = codec.signature_name_of(doc)
         handle = self._manager.resolve(name, version, label)
+        served.append(handle.version)
         try:
             signature = handle.servable.signature(signature_name)
         except FailedPreconditionError as exc:
@@ -133,29 +179,46 @@ class _RestApi:
                 f"Failed to get input map for signature: {signature_name or 'DEFAULT'}"
             )
         inputs, row_format = codec.decode_predict_inputs(doc, signature.inputs)
-        outputs = await self._in_thread(name, self._manager.run, handle, inputs, signature.name)
+        self._limits.check_image_inputs(inputs)
+        outputs = await self._in_thread(
+            name, self._manager.run, handle, inputs, signature.name, None, timeout=self._timeout_s
+        )
         return codec.encode_predict_response(outputs, row_format)
 
     async def _classify_or_regress(
-        self, request: Request, verb: str, name: str, version: int | None, label: str | None
+        self,
+        request: Request,
+        verb: str,
+        name: str,
+        version: int | None,
+        label: str | None,
+        served: list[int],
     ) -> str:
         # Upstream decodes the whole body before resolving the servable (spec §1.3).
-        doc = codec.parse_json_body(await _read_body(request))
+        doc = codec.parse_json_body(await _read_body(request, self._limits))
         signature_name = codec.signature_name_of(doc)
         serialized = inference.examples_from_json(doc)
         handle = self._manager.resolve(name, version, label)
+        served.append(handle.version)
         run = inference.classify if verb == "classify" else inference.regress
         result, _ = await self._in_thread(
-            name, run, self._manager, handle, signature_name, serialized, self._check_method_name
+            name,
+            run,
+            self._manager,
+            handle,
+            signature_name,
+            serialized,
+            self._check_method_name,
+            timeout=self._timeout_s,
         )
         if verb == "classify":
             return inference.classification_json(result)
         return inference.regression_json(result)
 
-    async def _in_thread(self, name: str, fn: Any, *args: Any) -> Any:
+    async def _in_thread(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Runs a blocking model call off the event loop, bounded by --rest_api_timeout_in_ms."""
         try:
-            return await asyncio.wait_for(run_in_threadpool(fn, *args), self._timeout_s)
+            return await asyncio.wait_for(run_in_threadpool(fn, *args, **kwargs), self._timeout_s)
         except TimeoutError as exc:
             raise DeadlineExceededError(
                 f"Timed out waiting for notification. The model ran longer than --rest_api_timeout_in_ms="
@@ -163,14 +226,39 @@ class _RestApi:
             ) from exc
 
 
-async def _read_body(request: Request) -> bytes:
+async def _read_body(request: Request, limits: RequestLimits) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit():
+        limits.check_body_size(int(declared))  # before reading it
     body = await request.body()
+    limits.check_body_size(len(body))
     if "gzip" in request.headers.get("content-encoding", "").lower():
         try:
-            body = gzip.decompress(body)
+            body = _gunzip(body, limits.max_request_bytes)
         except (OSError, EOFError, zlib.error) as exc:
             raise InvalidArgumentError(f"Failed to gunzip the request body: {exc}") from exc
+        limits.check_body_size(len(body))
     return body
+
+
+def _gunzip(body: bytes, limit: int | None) -> bytes:
+    """gzip.decompress, but never inflating more than `limit` + 1 bytes (a gzip bomb is a 413)."""
+    if limit is None:
+        return gzip.decompress(body)
+    out = bytearray()
+    data = body
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out += inflater.decompress(data, limit + 1 - len(out))
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise PayloadTooLargeError(
+                f"Request body is larger than the limit of {limit} bytes once gunzipped. "
+                "Received: Content-Encoding=gzip"
+            )
+        if not inflater.eof:
+            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        data = inflater.unused_data.lstrip(b"\x00")  # members may be followed by zero padding
+    return bytes(out)
 
 
 def _unescape(text: str | None) -> Any:
@@ -188,7 +276,13 @@ def _version(text: str | None) -> int | None:
 
 
 def build_rest_app(
-    manager: ModelManager, timeout_ms: int = 30000, enable_cors: bool = False, check_method_name: bool = False
+    manager: ModelManager,
+    timeout_ms: int = 30000,
+    enable_cors: bool = False,
+    check_method_name: bool = False,
+    limits: RequestLimits | None = None,
+    metrics: ServingMetrics | None = None,
+    monitoring: MonitoringConfig | None = None,
 ) -> Starlette:
     """Builds the Starlette app serving TF Serving's REST API.
 
@@ -197,9 +291,14 @@ def build_rest_app(
         timeout_ms: `--rest_api_timeout_in_ms`; a predict running longer answers 504 (<= 0: no limit).
         enable_cors: `--rest_api_enable_cors_support`: add the Access-Control-* headers.
         check_method_name: `--enable_signature_method_name_check` for `:classify`/`:regress`.
+        limits: request body and image size limits (None: unlimited).
+        metrics: records every predict/classify/regress request (None: not recorded).
+        monitoring: serves `metrics` as a Prometheus page when it enables one.
 
     Returns:
         The ASGI app.
     """
-    api = _RestApi(manager, timeout_ms, enable_cors, check_method_name)
+    api = _RestApi(
+        manager, timeout_ms, enable_cors, check_method_name, limits or RequestLimits(), metrics, monitoring
+    )
     return Starlette(routes=[Route("/{path:path}", api.handle, methods=_METHODS)])
