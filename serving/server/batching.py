@@ -517,9 +517,15 @@ class Batcher:
             merged, size, padded = self._merge(tasks)
         try:
             outputs = {alias: np.asarray(v) for alias, v in self._run_fn(merged, *key).items()}
-        except Exception as exc:  # delivered to every request of the batch
-            for task in tasks:
-                task.future.set_exception(exc)
+        except Exception as exc:
+            if len(tasks) == 1:
+                tasks[0].future.set_exception(exc)
+            else:
+                # One request's bad values (a corrupt image, say) must not fail the others merged
+                # with it: run each alone, so only the culprit gets the error. TF Serving fails the
+                # whole batch; this costs extra model runs only when a batch fails.
+                for task in tasks:
+                    self._run_alone(task, key)
             return
         finally:
             self._record(size, padded, tasks, started)
@@ -535,6 +541,15 @@ class Batcher:
             }
             offset += task.size
             task.future.set_result((share, split))
+
+    def _run_alone(self, task: _Task, key: tuple) -> None:
+        try:
+            outputs = {alias: np.asarray(v) for alias, v in self._run_fn(task.inputs, *key).items()}
+        except Exception as exc:
+            task.future.set_exception(exc)
+            return
+        split = frozenset(a for a, v in outputs.items() if v.ndim and v.shape[0] == task.size)
+        task.future.set_result((outputs, split))
 
     def _merge(self, tasks: list[_Task]) -> tuple[dict[str, np.ndarray], int, int]:
         size = sum(t.size for t in tasks)

@@ -357,16 +357,31 @@ def test_batches_are_padded_to_allowed_sizes_by_repeating_the_last_row() -> None
     assert (stats[0].size, stats[0].padded_size, stats[0].num_tasks) == (3, 4, 1)
 
 
-def test_run_fn_error_reaches_every_request_of_the_batch() -> None:
+def test_a_failing_batch_is_rerun_request_by_request() -> None:
     run = Recorder(fail=InvalidArgumentError("bad batch"))
     params = BatchingParameters(max_batch_size=2, batch_timeout_micros=WAIT_S * 10**6, num_batch_threads=1)
     with Batcher(run, params) as batcher:
         calls = [call_async(batcher, request(1, start=float(i))) for i in range(2)]
         join([t for t, _ in calls])
-    assert run.sizes == [2]
+    assert run.sizes == [2, 1, 1]  # the merged batch, then each request alone
     for _, box in calls:
         assert isinstance(box["error"], InvalidArgumentError)
         assert "bad batch" in str(box["error"])
+
+
+def test_only_the_request_with_bad_values_fails() -> None:
+    def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if (inputs["x"] < 0).any():  # like a corrupt image: the model rejects the whole feed
+            raise InvalidArgumentError("negative input")
+        return {"y": inputs["x"] * 2}
+
+    params = BatchingParameters(max_batch_size=2, batch_timeout_micros=WAIT_S * 10**6, num_batch_threads=1)
+    with Batcher(run, params) as batcher:
+        good = call_async(batcher, {"x": np.array([[3.0]])})
+        bad = call_async(batcher, {"x": np.array([[-1.0]])})
+        join([good[0], bad[0]])
+    np.testing.assert_array_equal(good[1]["result"]["y"], [[6.0]])
+    assert isinstance(bad[1]["error"], InvalidArgumentError)
 
 
 def test_batcher_keeps_working_after_an_error() -> None:
