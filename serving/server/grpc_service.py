@@ -166,16 +166,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         handle = self._manager.resolve(spec.name, version, label)
         return messages.metadata_response(handle, request.metadata_field)
 
-    @_rpc
-    @_counted("Classify")
-    def Classify(  # noqa: N802
-        self, request: classification_pb2.ClassificationRequest, context: grpc.ServicerContext
-    ) -> classification_pb2.ClassificationResponse:
-        """Runs a classification signature on the request's examples (classifier.cc)."""
+    def _run_examples(self, request, context, run, response_cls):
+        """Classify and Regress: resolve the model, run `run` on the request's examples, answer."""
         spec = _spec(request)
         version, label = messages.version_choice(spec)
         handle = self._manager.resolve(spec.name, version, label)
-        result, signature = inference.classify(
+        result, signature = run(
             self._manager,
             handle,
             spec.signature_name,
@@ -183,9 +179,19 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             self._check_method_name,
             timeout=_time_remaining(context),
         )
-        response = classification_pb2.ClassificationResponse(result=result)
+        response = response_cls(result=result)
         response.model_spec.CopyFrom(messages.model_spec(spec.name, handle.version, signature))
         return response
+
+    @_rpc
+    @_counted("Classify")
+    def Classify(  # noqa: N802
+        self, request: classification_pb2.ClassificationRequest, context: grpc.ServicerContext
+    ) -> classification_pb2.ClassificationResponse:
+        """Runs a classification signature on the request's examples (classifier.cc)."""
+        return self._run_examples(
+            request, context, inference.classify, classification_pb2.ClassificationResponse
+        )
 
     @_rpc
     @_counted("Regress")
@@ -193,20 +199,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self, request: regression_pb2.RegressionRequest, context: grpc.ServicerContext
     ) -> regression_pb2.RegressionResponse:
         """Runs a regression signature on the request's examples (regressor.cc)."""
-        spec = _spec(request)
-        version, label = messages.version_choice(spec)
-        handle = self._manager.resolve(spec.name, version, label)
-        result, signature = inference.regress(
-            self._manager,
-            handle,
-            spec.signature_name,
-            request.input,
-            self._check_method_name,
-            timeout=_time_remaining(context),
-        )
-        response = regression_pb2.RegressionResponse(result=result)
-        response.model_spec.CopyFrom(messages.model_spec(spec.name, handle.version, signature))
-        return response
+        return self._run_examples(request, context, inference.regress, regression_pb2.RegressionResponse)
 
     @_rpc
     def MultiInference(  # noqa: N802
