@@ -211,8 +211,10 @@ def train(
             write=chief,
         )
         callbacks = [
+            # double_checkpoint: a kill while the backup is being written leaves the previous
+            # one (`*.bkp`) to resume from instead of an unreadable file.
             keras.callbacks.BackupAndRestore(
-                str(run_dir / "backup" / _worker_name()), delete_checkpoint=False
+                str(run_dir / "backup" / _worker_name()), delete_checkpoint=False, double_checkpoint=True
             ),
             keeper,
             keras.callbacks.TerminateOnNaN(),

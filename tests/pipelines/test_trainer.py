@@ -60,6 +60,8 @@ def test_resume_after_kill_continues_from_the_last_completed_epoch(tmp_path, sha
     assert proc.returncode == -signal.SIGKILL
     done_at_kill = _epochs_done(run_dir)
     assert 2 <= done_at_kill < epochs
+    # The previous epoch's backup is kept beside the latest, for a kill in the middle of writing one.
+    assert (run_dir / "backup" / "local" / "latest.weights.h5.bkp").is_file()
     best_before = json.loads((run_dir / "best_state.json").read_text())
 
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
