@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+# Before TensorFlow is first imported (hence the E402 exemptions below): it reads this once.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pathlib import Path  # noqa: E402
