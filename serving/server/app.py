@@ -94,6 +94,8 @@ class ServerOptions:
             INVALID_ARGUMENT past it. None or 0: unlimited (the CLI defaults to 64 MiB).
         max_image_pixels: largest width×height of an image in a `*_bytes` input (400 /
             INVALID_ARGUMENT past it). None or 0: unlimited.
+        enable_grpc_healthcheck_service: serve `grpc.health.v1.Health`, with "ModelService" and
+            "PredictionService" (and the server as a whole, "") SERVING while the server runs.
     """
 
     model_name: str = "default"
@@ -117,6 +119,7 @@ class ServerOptions:
     monitoring_config_file: str | os.PathLike[str] | None = None
     max_request_bytes: int | None = None
     max_image_pixels: int | None = None
+    enable_grpc_healthcheck_service: bool = False
 
     def batching_parameters(self) -> BatchingParameters | None:
         """The common batching parameters, or None when batching is off.
@@ -177,6 +180,24 @@ class ServerOptions:
         return config
 
 
+def _add_health_service(server: grpc.Server):
+    """Register the standard `grpc.health.v1.Health` service, as TF Serving does with
+    `--enable_grpc_healthcheck_service` (statuses "ModelService" and "PredictionService")."""
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    servicer = health.HealthServicer()
+    for service in (
+        "",
+        "tensorflow.serving.ModelService",
+        "tensorflow.serving.PredictionService",
+        "ModelService",
+        "PredictionService",
+    ):
+        servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    return servicer
+
+
 def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -202,6 +223,7 @@ class ModelServer:
         self._grpc: grpc.Server | None = None
         self._uvicorn: uvicorn.Server | None = None
         self._rest_thread: threading.Thread | None = None
+        self._health = None
         self._config_stop = threading.Event()
         self._config_poller: threading.Thread | None = None
 
@@ -300,6 +322,8 @@ class ModelServer:
         add_services(
             server, self.manager, self.options.enable_signature_method_name_check, self._limits, self.metrics
         )
+        if self.options.enable_grpc_healthcheck_service:
+            self._health = _add_health_service(server)
         address = _host_port(self.options.host, port)
         try:
             bound = server.add_insecure_port(address)
@@ -374,6 +398,9 @@ class ModelServer:
                 self._rest_thread.join(timeout=10)
             self._rest_socket.close()
             self._uvicorn = self._rest_thread = None
+        if self._health is not None:
+            self._health.enter_graceful_shutdown()  # health checks answer NOT_SERVING from here on
+            self._health = None
         if self._grpc is not None:
             self._grpc.stop(grace=1.0).wait()
             self._grpc = None
@@ -433,6 +460,7 @@ def options_from_flags(flags: Flags) -> ServerOptions:
         monitoring_config_file=flags.monitoring_config_file or None,
         max_request_bytes=flags.max_request_bytes or None,
         max_image_pixels=flags.max_image_pixels or None,
+        enable_grpc_healthcheck_service=flags.enable_grpc_healthcheck_service,
     )
 
 

@@ -71,7 +71,6 @@ IGNORED_FLAGS = frozenset(
         "rest_api_num_threads",
         "grpc_max_threads",
         "grpc_channel_arguments",
-        "enable_grpc_healthcheck_service",
         "max_num_load_retries",
         "load_retry_interval_micros",
         "tensorflow_session_parallelism",

@@ -23,7 +23,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from tfapps.serving.server import ModelServer
+from tfapps.serving.server import ModelServer, ServerOptions
 
 pytestmark = pytest.mark.serving
 
@@ -285,3 +285,37 @@ def test_half_plus_two_over_grpc(shared_server: ModelServer, testdata: Path) -> 
         kwargs = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
         expected = json.loads((testdata / "half_plus_two_model_metadata.json").read_text())
         assert json_format.MessageToDict(defs, **kwargs) == expected["metadata"]["signature_def"]
+
+
+@pytest.mark.serving
+def test_health_service(export_base: Path) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    options = ServerOptions(
+        model_name="half",
+        model_base_path=export_base / "half",
+        grpc_port=0,
+        rest_port=None,
+        enable_grpc_healthcheck_service=True,
+    )
+    server = ModelServer(options).start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            for service in ("", "ModelService", "PredictionService"):
+                response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+                assert response.status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Check(health_pb2.HealthCheckRequest(service="Nope"), timeout=10)
+            assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        server.stop()
+
+
+@pytest.mark.serving
+def test_health_service_is_off_by_default(channel: grpc.Channel) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with pytest.raises(grpc.RpcError) as info:
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
