@@ -373,6 +373,35 @@ def _to_numpy(tensor: Any) -> np.ndarray:
     return np.asarray(array)
 
 
+class _SessionSignatures:
+    """TF1 graphs that `tf.saved_model.load` cannot import, run as TF Serving runs them.
+
+    Some TF1 exports (e.g. TF Serving's `saved_model_half_plus_three`, whose ParseExample node takes a
+    rank-0 placeholder) fail TF2's re-import with a shape error, yet load into a v1 `Session`, which
+    is what tensorflow_model_server uses. Signatures are then run by tensor name.
+    `Session.run` is thread-safe.
+    """
+
+    def __init__(self, version_dir: Path, tags: Iterable[str], meta_graph: meta_graph_pb2.MetaGraphDef):
+        self._session = tf.compat.v1.Session(graph=tf.Graph())
+        tf.compat.v1.saved_model.loader.load(self._session, list(tags), str(version_dir))
+        self.signatures = {
+            name: self._runner(signature)
+            for name, signature in meta_graph.signature_def.items()
+            if name != INIT_OP_SIGNATURE
+        }
+
+    def _runner(self, signature: meta_graph_pb2.SignatureDef):
+        fetches = {alias: info.name for alias, info in signature.outputs.items()}
+        feed_names = {alias: info.name for alias, info in signature.inputs.items()}
+
+        def run(**feeds: Any) -> dict[str, np.ndarray]:
+            values = {feed_names[alias]: _to_numpy(value) for alias, value in feeds.items()}
+            return self._session.run(fetches, values)
+
+        return run
+
+
 def load_servable(version_dir: str | Path, tags: Iterable[str] = (SERVE_TAG,)) -> Servable:
     """Loads one SavedModel version directory.
 
@@ -391,7 +420,13 @@ def load_servable(version_dir: str | Path, tags: Iterable[str] = (SERVE_TAG,)) -
     version_dir = Path(version_dir)
     meta_graph = read_meta_graph(version_dir, tags)
     try:
-        loaded = tf.saved_model.load(str(version_dir), tags=list(tags))
+        try:
+            loaded = tf.saved_model.load(str(version_dir), tags=list(tags))
+        except (ValueError, tf.errors.OpError):
+            if meta_graph.object_graph_def.nodes:
+                raise  # a TF2 SavedModel: no TF1 session fallback
+            logger.info("Loading TF1 SavedModel %s into a session (TF2 re-import failed)", version_dir)
+            loaded = _SessionSignatures(version_dir, tags, meta_graph)
     except tf.errors.OpError as exc:
         raise error_from_tf(exc) from exc
     except (ValueError, OSError, RuntimeError) as exc:

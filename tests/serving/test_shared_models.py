@@ -242,12 +242,6 @@ def test_grpc_metadata_documents(stub, testdata: Path) -> None:
     assert json_format.MessageToDict(defs, **kwargs) == expected["metadata"]["signature_def"]
 
 
-@pytest.mark.xfail(
-    reason="serving/runtime.py cannot load saved_model_half_plus_three yet: tf.saved_model.load rejects its "
-    "ParseExample node (rank-0 tf_example placeholder). Not a server-side issue; see the report.",
-    raises=Exception,
-    strict=True,  # a fix must remove this marker
-)
 def test_half_plus_three(testdata: Path) -> None:
     options = ServerOptions(
         model_base_path=testdata / "saved_model_half_plus_three",
