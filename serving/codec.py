@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,28 @@ _INT_RANGES = {
     types_pb2.DT_UINT64: (0, 2**64 - 1),
 }
 _SUPPORTED = _FLOAT_TYPES | set(_INT_RANGES) | {types_pb2.DT_BOOL, types_pb2.DT_STRING}
+_MAX_RANK = 64 if int(np.__version__.split(".")[0]) >= 2 else 32  # numpy's limit (TF allows 254)
+_DOUBLE_MAX_INT = int(np.finfo(np.float64).max)
+# A `\uD800`-style escape or a raw (surrogatepass-decoded) surrogate: only then look for lone ones.
+_MAYBE_SURROGATE = re.compile(r"\\[uU][dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _NumberTooBigError(ValueError):
+    pass
+
+
+def _parse_int(text: str) -> int:
+    # rapidjson stores an integer literal beyond (u)int64 as a double and fails past DBL_MAX; Python
+    # would build an arbitrary int (or refuse one over 4300 digits with a bare ValueError).
+    if len(text) < 300:
+        return int(text)
+    if len(text.lstrip("-")) > 309:
+        raise _NumberTooBigError(text)
+    value = int(text)
+    if abs(value) > _DOUBLE_MAX_INT:
+        raise _NumberTooBigError(text)
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,7 +87,11 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise InvalidArgumentError("JSON Parse error: The document is empty")
     try:
-        doc = json.loads(body)
+        # What json.loads(bytes) does, but keeping the text to look for lone surrogates below.
+        text = body.decode(json.detect_encoding(body), "surrogatepass")
+        doc = json.loads(text, parse_int=_parse_int)
+    except _NumberTooBigError as exc:
+        raise InvalidArgumentError("JSON Parse error: Number too big to be stored in double.") from exc
     except json.JSONDecodeError as exc:
         raise InvalidArgumentError(f"JSON Parse error: {exc.msg} at offset: {exc.pos}") from exc
     except UnicodeDecodeError as exc:
@@ -74,12 +101,30 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
     except RecursionError as exc:
         # Upstream's parser is iterative; Python's is recursive. Refuse cleanly instead of dying.
         raise InvalidArgumentError("JSON Parse error: The document is nested too deeply.") from exc
+    if _MAYBE_SURROGATE.search(text) and _has_lone_surrogate(doc):
+        # rapidjson rejects `\uD800` without its pair; Python keeps it and fails later on encode.
+        raise InvalidArgumentError("JSON Parse error: The surrogate pair in string is invalid.")
     if not isinstance(doc, dict):
         raise InvalidArgumentError(
             f"JSON Parse error: Is not object. Expected a JSON object at the top level. "
             f"Received: type={_json_type(doc)}"
         )
     return doc
+
+
+def _has_lone_surrogate(doc: Any) -> bool:
+    stack = [doc]  # iterative: documents may be nested hundreds of levels deep
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return True
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+    return False
 
 
 def signature_name_of(doc: Mapping[str, Any]) -> str:
@@ -91,7 +136,7 @@ def signature_name_of(doc: Mapping[str, Any]) -> str:
     name = doc.get("signature_name", "")
     if not isinstance(name, str):
         raise InvalidArgumentError(
-            f"'signature_name' key must be a string value. Received: signature_name={json.dumps(name)[:100]}"
+            f"'signature_name' key must be a string value. Received: signature_name={_render(name)}"
         )
     return name
 
@@ -150,7 +195,7 @@ def _decode_instances(instances: Any, inputs: Mapping[str, TensorInfo]) -> dict[
             if len(item) != len(inputs):
                 raise InvalidArgumentError(
                     f"Failed to process element: {i} of 'instances' list. JSON object: "
-                    f"{json.dumps(item)[:200]} keys must be equal to: {','.join(inputs)}"
+                    f"{_render(item, 200)} keys must be equal to: {','.join(inputs)}"
                 )
             for alias, spec in inputs.items():
                 per_input[alias].append(_dense(item[alias], spec))
@@ -206,6 +251,7 @@ def _dense(value: Any, spec: TensorInfo) -> tuple[list[int], list[Any]]:
         if not probe:
             break
         probe = probe[0]
+    _check_rank(len(shape), spec)  # also bounds the recursion in _flatten
     flat: list[Any] = []
     _flatten(value, shape, 0, flat, spec)
     return shape, flat
@@ -276,7 +322,16 @@ def _b64decode(text: Any, alias: str) -> bytes:
         ) from exc
 
 
+def _check_rank(rank: int, spec: TensorInfo) -> None:
+    if rank > _MAX_RANK:
+        raise InvalidArgumentError(
+            f"Too many dimensions in tensor: rank {rank} is more than the maximum of {_MAX_RANK}. "
+            f"Received: input={spec.alias}"
+        )
+
+
 def _to_array(flat: list[Any], shape: list[int], spec: TensorInfo) -> np.ndarray:
+    _check_rank(len(shape), spec)  # the row format adds the batch dimension
     if spec.dtype == types_pb2.DT_STRING:
         array = np.empty(len(flat), dtype=object)
         array[:] = flat
@@ -310,9 +365,12 @@ def _json_type(value: Any) -> str:
     return "Number"
 
 
-def _render(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 100 else text[:100] + "..."
+def _render(value: Any, limit: int = 100) -> str:
+    try:
+        text = json.dumps(value)
+    except (RecursionError, ValueError):
+        return f"<{_json_type(value)} nested too deeply to print>"
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _dims(shape: list[int]) -> str:

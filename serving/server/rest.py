@@ -33,7 +33,8 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
+from starlette.types import Receive, Scope, Send
 
 from tfapps.apps.errors import (
     DeadlineExceededError,
@@ -60,7 +61,6 @@ _GET = re.compile(
 )
 _ORIGIN = re.compile(r"https?://")
 _INT64_MAX = 2**63 - 1
-_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 _CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, GET",
@@ -269,10 +269,22 @@ def _unescape(text: str | None) -> Any:
 def _version(text: str | None) -> int | None:
     if text is None:
         return None
-    value = int(text)
+    # More than 19 digits cannot fit (and int() refuses over 4300 digits with a bare ValueError).
+    value = int(text) if len(text.lstrip("0")) <= 19 else _INT64_MAX + 1
     if value > _INT64_MAX:
         raise InvalidArgumentError(f"Failed to convert version: {text} to numeric.")
     return value
+
+
+class _AnyMethod:
+    """An ASGI endpoint taking every HTTP method: upstream sends any method that is not OPTIONS to
+    the API handler (400 `Malformed request: <METHOD> <path>`), never a 405."""
+
+    def __init__(self, handler: Any):
+        self._app = request_response(handler)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
 
 
 def build_rest_app(
@@ -301,4 +313,4 @@ def build_rest_app(
     api = _RestApi(
         manager, timeout_ms, enable_cors, check_method_name, limits or RequestLimits(), metrics, monitoring
     )
-    return Starlette(routes=[Route("/{path:path}", api.handle, methods=_METHODS)])
+    return Starlette(routes=[Route("/{path:path}", _AnyMethod(api.handle))])
