@@ -47,9 +47,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
 
 from tfapps.apps.errors import DeadlineExceededError, InvalidArgumentError, UnavailableError
+from tfapps.serving.server.textproto import parse_text_proto
 
 logger = logging.getLogger(__name__)
 
@@ -193,14 +194,7 @@ def parse_batching_parameters(text: str, source: str = "<string>") -> BatchingPa
     Raises:
         InvalidArgumentError: malformed text, an unknown field, or invalid values.
     """
-    proto = _batching_parameters_class()()
-    try:
-        text_format.Parse(text, proto)
-    except text_format.ParseError as exc:
-        raise InvalidArgumentError(
-            f"Invalid protobuf file: '{source}' (text-format tensorflow.serving.BatchingParameters): {exc}. "
-            f"Received: file={source!r}"
-        ) from exc
+    proto = parse_text_proto(text, _batching_parameters_class()(), source)
     values: dict[str, Any] = {}
     for name, _, kind in _FIELDS:
         if kind == "repeated int64":

@@ -41,11 +41,12 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.utils import floatToGoString
 
 from tfapps.apps.errors import InvalidArgumentError
+from tfapps.serving.server.textproto import parse_text_proto
 
 logger = logging.getLogger(__name__)
 
@@ -304,14 +305,7 @@ def parse_monitoring_config(text: str, source: str = "<string>") -> MonitoringCo
     Raises:
         InvalidArgumentError: malformed text, an unknown field, or a path not starting with `/`.
     """
-    proto = _monitoring_config_class()()
-    try:
-        text_format.Parse(text, proto)
-    except text_format.ParseError as exc:
-        raise InvalidArgumentError(
-            f"Invalid protobuf file: '{source}' (text-format tensorflow.serving.MonitoringConfig): {exc}. "
-            f"Received: file={source!r}"
-        ) from exc
+    proto = parse_text_proto(text, _monitoring_config_class()(), source)
     path = proto.prometheus_config.path or DEFAULT_PROMETHEUS_PATH
     if not path.startswith("/"):
         raise InvalidArgumentError(
