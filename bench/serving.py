@@ -4,19 +4,27 @@ Model: the Fashion-MNIST export of image classification preset `cpu` (PNG bytes 
 `--run-dir` (default: the newest `bench-work/fashion_mnist/run-cpu-*` from bench/fashion_mnist.py).
 In one run, on this machine:
 
-1. in-process ceiling: `serving_default` called directly at batch 1, 8, 32, 64 (images/s, latency,
-   CPU per image);
+1. in-process ceiling (a subprocess with the server's TensorFlow thread-pool sizes):
+   `serving_default` called directly at batch 1, 8, 32, 64 (images/s, latency, CPU per image), and
+   at batch 1 with 1 ms pauses between calls ("paced": what one client's request rate costs the
+   model, idle thread-pool wake-ups included);
 2. `tfapps serve` (a subprocess, so its CPU is read from /proc) under 1, 8, 32 and 64 concurrent
    clients over REST and gRPC: requests/s, p50/p99 latency, errors, server CPU seconds per 1,000
    requests and its overhead per request beyond the model's own in-process CPU cost; with
    `--batching`, again with `--enable_batching`;
-3. a naive baseline: a plain `http.server` handler that calls the model once per request.
+3. a naive baseline: a plain `http.server` handler that calls the model once per request, with
+   TensorFlow's default thread pools (what a naive server gets) and with the server's;
+4. the gRPC framework's own floor: a grpc.aio server whose Predict handler returns a fixed answer.
+
+The server runs with `--tensorflow_intra_op_parallelism=1 --tensorflow_inter_op_parallelism=2` by
+default (`--intra-op/--inter-op`, 0 = TensorFlow's choice): on two cores a small model at small
+batches is cheaper and faster with one thread per op.
 
 The load generator is asyncio with requests encoded once (raw HTTP/1.1 keep-alive for REST,
 pre-serialized protos for gRPC) and reports its own CPU. All traffic goes to 127.0.0.1, each level
 is bounded in time and count.
 
-    .venv/bin/python bench/serving.py [--run-dir DIR] [--seconds 5] [--batching]
+    .venv/bin/python bench/serving.py [--run-dir DIR] [--seconds 5] [--batching] [--intra-op 1 --inter-op 2]
 """
 
 from __future__ import annotations
@@ -85,26 +93,66 @@ def in_process_ceiling(version_dir: Path, image: bytes, seconds: float) -> dict:
             "p50_ms": round(1e3 * percentile(latencies, 0.5), 3),
             "cpu_us_per_image": round(1e6 * cpu / (batch * len(latencies)), 1),
         }
+    feed = tf.constant(np.array([image], dtype=object))
+    calls, cpu0, deadline = 0, time.process_time(), time.monotonic() + seconds
+    while time.monotonic() < deadline and calls < 5000:
+        serve(image_bytes=feed)
+        calls += 1
+        time.sleep(0.001)
+    results["batch_1_paced_1ms"] = {"cpu_us_per_image": round(1e6 * (time.process_time() - cpu0) / calls, 1)}
     return results
 
 
+def thread_env(intra_op: int, inter_op: int) -> dict[str, str]:
+    """The environment giving a TensorFlow process these thread-pool sizes (0 = TF's choice)."""
+    env = dict(ENV)
+    if intra_op:
+        env["TF_NUM_INTRAOP_THREADS"] = str(intra_op)
+    if inter_op:
+        env["TF_NUM_INTEROP_THREADS"] = str(inter_op)
+    return env
+
+
+def in_process_subprocess(version_dir: Path, image_path: Path, seconds: float, env: dict) -> dict:
+    """`in_process_ceiling` in a fresh process, so its TensorFlow thread pools match the server's."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--in-process", str(version_dir), str(image_path), str(seconds)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 async def rest_worker(port: int, request: bytes, deadline: float, latencies: list, errors: list) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.monotonic() < deadline:
-            start = time.perf_counter()
-            writer.write(request)
-            status = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - start)
-            if b" 200 " not in status:
-                errors.append(status.decode().strip())
-    finally:
-        writer.close()
+    """One keep-alive client; a dropped connection is counted as an error and reopened."""
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError as exc:
+            errors.append(f"connect: {exc}")
+            await asyncio.sleep(0.01)
+            continue
+        try:
+            while time.monotonic() < deadline:
+                start = time.perf_counter()
+                writer.write(request)
+                status = await reader.readline()
+                if not status:
+                    raise ConnectionResetError("closed by the server")
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - start)
+                if b" 200 " not in status:
+                    errors.append(status.decode().strip())
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            errors.append(f"connection: {exc}")
+        finally:
+            writer.close()
 
 
 async def grpc_worker(stub, request: bytes, deadline: float, latencies: list, errors: list) -> None:
@@ -225,8 +273,136 @@ class Handler(BaseHTTPRequestHandler):
                            [s.decode() for s in v.numpy()[0]] for k, v in out.items()}]}).encode()
         self.send_response(200); self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data))); self.end_headers(); self.wfile.write(data)
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Handler).serve_forever()
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128  # socketserver's default backlog of 5 resets clients past a few
+Server(("127.0.0.1", int(sys.argv[2])), Handler).serve_forever()
 """
+
+
+GRPC_FLOOR_SERVER = r"""
+import asyncio, sys
+import grpc
+from tensorflow_serving.apis import predict_pb2
+ANSWER = predict_pb2.PredictResponse().SerializeToString()
+async def predict(request, context):
+    return ANSWER
+async def main():
+    server = grpc.aio.server()
+    handler = grpc.unary_unary_rpc_method_handler(predict, lambda b: b, lambda b: b)
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("tensorflow.serving.PredictionService", {"Predict": handler})]
+    )
+    server.add_insecure_port(f"127.0.0.1:{sys.argv[1]}")
+    await server.start()
+    await server.wait_for_termination()
+asyncio.run(main())
+"""
+
+
+def wait_grpc_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    import grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            sys.exit(f"bench: gRPC floor server not ready (exit code {proc.poll()})")
+
+
+def measure_grpc_floor(work: Path, image: bytes, seconds: float) -> dict:
+    """Server CPU per call of a grpc.aio server doing nothing: what grpcio itself costs."""
+    script = work / "grpc_floor_server.py"
+    script.write_text(GRPC_FLOOR_SERVER)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(script), str(port)], env=ENV, stderr=subprocess.DEVNULL)
+    try:
+        wait_grpc_ready(port, proc)
+        rows = {}
+        for clients in (1, 8):
+            server_cpu0, start = process_cpu_seconds(proc.pid), time.monotonic()
+            result = asyncio.run(load("grpc", port, "floor", image, clients, seconds))
+            n = max(len(result["latencies"]), 1)
+            rows[f"clients_{clients}"] = {
+                "requests_per_s": round(n / (time.monotonic() - start), 1),
+                "server_cpu_us_per_request": round(
+                    1e6 * (process_cpu_seconds(proc.pid) - server_cpu0) / n, 1
+                ),
+            }
+        return rows
+    finally:
+        stop(proc)
+
+
+def serve_command(grpc_port: int, rest_port: int, version_dir: Path, args: argparse.Namespace) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "tfapps.apps.cli",
+        "serve",
+        f"--port={grpc_port}",
+        f"--rest_api_port={rest_port}",
+        "--model_name=fashion",
+        f"--model_base_path={version_dir.parent}",
+        f"--tensorflow_intra_op_parallelism={args.intra_op}",
+        f"--tensorflow_inter_op_parallelism={args.inter_op}",
+    ]
+
+
+def measure_naive(
+    work: Path, version_dir: Path, image: bytes, env: dict, model_cpu_us: float, seconds: float
+):
+    port = free_port()
+    script = work / "naive_server.py"
+    script.write_text(NAIVE_SERVER)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(version_dir), str(port)], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_ready(port, "/", proc)
+        return measure("naive", port, "fashion", image, proc.pid, model_cpu_us, seconds)
+    finally:
+        stop(proc)
+
+
+def summarize(figures: dict, ceiling: dict, best: str) -> dict:
+    def level(key: str, clients: int) -> dict:
+        return figures[key][f"clients_{clients}"]
+
+    paced = ceiling["batch_1_paced_1ms"]["cpu_us_per_image"]
+    summary = {}
+    for protocol in ("grpc", "rest"):
+        for clients in LEVELS:
+            row = level(f"{protocol}_no_batching", clients)
+            summary[f"{protocol}_overhead_us_at_{clients}_clients"] = row["server_overhead_us_per_request"]
+        per_request = 1000 * level(f"{protocol}_no_batching", 1)["server_cpu_s_per_1000"]
+        summary[f"{protocol}_overhead_us_at_1_client_vs_paced_in_process"] = round(per_request - paced, 1)
+        summary[f"{protocol}_p50_at_1_client_minus_in_process_batch1_ms"] = round(
+            level(f"{protocol}_no_batching", 1)["p50_ms"] - ceiling["batch_1"]["p50_ms"], 3
+        )
+    throughput = level(best, 32)["requests_per_s"]
+    summary[f"{best}_32_clients_requests_per_s"] = throughput
+    for naive in ("naive_rest_default_threads", "naive_rest_same_threads"):
+        summary[f"{best}_32_clients_vs_{naive}"] = round(
+            throughput / max(level(naive, 32)["requests_per_s"], 1e-9), 2
+        )
+    summary[f"{best}_32_clients_vs_ceiling_batch32"] = round(
+        throughput / ceiling["batch_32"]["images_per_s"], 3
+    )
+    summary["grpc_framework_floor_us_at_1_client"] = figures["grpc_floor"]["clients_1"][
+        "server_cpu_us_per_request"
+    ]
+    summary["total_errors"] = sum(
+        row["errors"]
+        for key, rows in figures.items()
+        if isinstance(rows, dict) and key not in ("in_process", "grpc_floor")
+        for row in rows.values()
+        if isinstance(row, dict) and "errors" in row
+    )
+    summary["goals"] = (
+        "overhead <= 150 us gRPC, <= 300 us REST; batching at 32 clients >= 3x naive; "
+        "p50 at 1 client <= in-process batch-1 + 2 ms; zero errors"
+    )
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,7 +414,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load level")
     parser.add_argument("--batching", action="store_true", help="also measure with --enable_batching")
+    parser.add_argument(
+        "--intra-op", type=int, default=1, help="server's TF intra-op threads (0: TF's choice)"
+    )
+    parser.add_argument(
+        "--inter-op", type=int, default=2, help="server's TF inter-op threads (0: TF's choice)"
+    )
+    parser.add_argument(
+        "--in-process", nargs=3, metavar=("VERSION_DIR", "IMAGE", "SECONDS"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
+    if args.in_process:
+        version_dir, image_path, seconds = args.in_process
+        print(
+            json.dumps(in_process_ceiling(Path(version_dir), Path(image_path).read_bytes(), float(seconds)))
+        )
+        return 0
     runs_found = sorted(Path("bench-work/fashion_mnist").glob("run-cpu-*/best.keras"))
     run_dir = args.run_dir or (runs_found[-1].parent if runs_found else None)
     if run_dir is None:
@@ -252,13 +443,23 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="tfapps-serving-bench-"))
     version_dir = runs.export_run(run_dir, work / "export", name="fashion")
     png = sorted(Path("bench-work/fashion_mnist/png/test").rglob("*.png"))
+    image_path = work / "request.png"
     if png:
-        image = png[0].read_bytes()
+        image_path.write_bytes(png[0].read_bytes())
     else:
         task, config = runs.load_run(run_dir)
-        image = task.sample_request(config)["image_bytes"][0]
-    figures: dict = {"run_dir": str(run_dir), "seconds_per_level": args.seconds, "image_bytes": len(image)}
-    figures["in_process"] = ceiling = in_process_ceiling(version_dir, image, args.seconds)
+        image_path.write_bytes(task.sample_request(config)["image_bytes"][0])
+    image = image_path.read_bytes()
+    same_threads = thread_env(args.intra_op, args.inter_op)
+    figures: dict = {
+        "run_dir": str(run_dir),
+        "seconds_per_level": args.seconds,
+        "image_bytes": len(image),
+        "tf_threads": {"intra_op": args.intra_op, "inter_op": args.inter_op},
+    }
+    figures["in_process"] = ceiling = in_process_subprocess(
+        version_dir, image_path, args.seconds, same_threads
+    )
     model_cpu_us = ceiling["batch_1"]["cpu_us_per_image"]
 
     configs = [("no_batching", [])]
@@ -271,18 +472,11 @@ def main(argv: list[str] | None = None) -> int:
         configs.append(("batching", ["--enable_batching", f"--batching_parameters_file={params}"]))
     for name, extra in configs:
         grpc_port, rest_port = free_port(), free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "tfapps.apps.cli",
-            "serve",
-            f"--port={grpc_port}",
-            f"--rest_api_port={rest_port}",
-            "--model_name=fashion",
-            f"--model_base_path={version_dir.parent}",
-            *extra,
-        ]
-        proc = subprocess.Popen(command, env=ENV, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*serve_command(grpc_port, rest_port, version_dir, args), *extra],
+            env=ENV,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_ready(rest_port, "/v1/models/fashion", proc)
             figures[f"rest_{name}"] = measure(
@@ -294,49 +488,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stop(proc)
 
-    port = free_port()
-    script = work / "naive_server.py"
-    script.write_text(NAIVE_SERVER)
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(version_dir), str(port)], env=ENV, stderr=subprocess.DEVNULL
+    figures["naive_rest_default_threads"] = measure_naive(
+        work, version_dir, image, ENV, model_cpu_us, args.seconds
     )
-    try:
-        wait_ready(port, "/", proc)
-        figures["naive_rest"] = measure("naive", port, "fashion", image, proc.pid, model_cpu_us, args.seconds)
-    finally:
-        stop(proc)
-
+    figures["naive_rest_same_threads"] = measure_naive(
+        work, version_dir, image, same_threads, model_cpu_us, args.seconds
+    )
+    figures["grpc_floor"] = measure_grpc_floor(work, image, args.seconds)
     best = "rest_batching" if "rest_batching" in figures else "rest_no_batching"
-    naive32 = figures["naive_rest"]["clients_32"]["requests_per_s"]
-    figures["summary"] = {
-        "grpc_overhead_us_per_request_at_1_client": figures["grpc_no_batching"]["clients_1"][
-            "server_overhead_us_per_request"
-        ],
-        "rest_overhead_us_per_request_at_1_client": figures["rest_no_batching"]["clients_1"][
-            "server_overhead_us_per_request"
-        ],
-        f"{best}_32_clients_vs_naive": round(
-            figures[best]["clients_32"]["requests_per_s"] / max(naive32, 1e-9), 2
-        ),
-        f"{best}_32_clients_vs_ceiling_batch32": round(
-            figures[best]["clients_32"]["requests_per_s"] / ceiling["batch_32"]["images_per_s"], 3
-        ),
-        "rest_p50_at_1_client_minus_in_process_batch1_ms": round(
-            figures["rest_no_batching"]["clients_1"]["p50_ms"] - ceiling["batch_1"]["p50_ms"], 3
-        ),
-        "grpc_p50_at_1_client_minus_in_process_batch1_ms": round(
-            figures["grpc_no_batching"]["clients_1"]["p50_ms"] - ceiling["batch_1"]["p50_ms"], 3
-        ),
-        "total_errors": sum(
-            row["errors"]
-            for key, rows in figures.items()
-            if isinstance(rows, dict) and key != "in_process"
-            for row in rows.values()
-            if isinstance(row, dict) and "errors" in row
-        ),
-        "goals": "overhead <= 150 us gRPC, <= 300 us REST; batching at 32 clients >= 3x naive; "
-        "p50 at 1 client <= in-process batch-1 + 2 ms; zero errors",
-    }
+    figures["summary"] = summarize(figures, ceiling, best)
     print(json.dumps(figures, indent=1))
     return 0
 

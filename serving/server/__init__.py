@@ -8,7 +8,7 @@ Public API::
         ...  # s.grpc_port, s.rest_port
 
 Modules: `flags` (CLI flags), `manager` (versions, states, the one execution point), `warmup`,
-`rest` (Starlette REST API), `grpc_service` (gRPC servicers), `messages` (shared protos),
+`rest` (REST API, plain ASGI on uvicorn), `grpc_service` (gRPC servicers), `messages` (shared protos),
 `batching` (per-version batching queues), `limits` (request size limits), `metrics` (Prometheus),
 `app` (`ModelServer`, `main`).
 """

@@ -68,14 +68,9 @@ class Flags:
 IGNORED_FLAGS = frozenset(
     {
         "grpc_socket_path",
-        "rest_api_num_threads",
-        "grpc_max_threads",
         "grpc_channel_arguments",
         "max_num_load_retries",
         "load_retry_interval_micros",
-        "tensorflow_session_parallelism",
-        "tensorflow_intra_op_parallelism",
-        "tensorflow_inter_op_parallelism",
     }
 )
 

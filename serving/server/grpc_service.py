@@ -9,11 +9,17 @@ Predict, Classify and Regress are counted in the serving metrics (status = canon
 the prediction RPCs check the request size limit (`RequestLimits.max_request_bytes`, on the
 parsed message's `ByteSize()`) and Predict the image-pixel limit; a call's deadline bounds its
 wait in a batching queue (DEADLINE_EXCEEDED).
+
+The services run on a `grpc.aio` server: Predict is a coroutine on the event loop (the hot path:
+no thread hand-off when the model call can run inline, see `execution.ModelCalls`), the other RPCs
+are plain functions that grpc runs on the server's migration thread pool.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -39,6 +45,7 @@ from tfapps.serving.codec import ndarray_to_tensor_proto, tensor_proto_to_ndarra
 from tfapps.serving.model_config import validate_model_server_config
 from tfapps.serving.runtime import DEFAULT_SIGNATURE
 from tfapps.serving.server import inference, messages
+from tfapps.serving.server.execution import ModelCalls
 from tfapps.serving.server.limits import RequestLimits
 from tfapps.serving.server.manager import ModelManager
 from tfapps.serving.server.metrics import ServingMetrics
@@ -48,49 +55,100 @@ logger = logging.getLogger(__name__)
 _MAX_MESSAGE = 1024
 
 
+def _status_for(exc: Exception, method_name: str) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status answering an exception: a tfapps error's own code, UNKNOWN for a bug."""
+    if isinstance(exc, TfappsError):
+        code, message = getattr(grpc.StatusCode, exc.grpc_code, grpc.StatusCode.UNKNOWN), str(exc)
+    else:  # a bug: log it, answer cleanly
+        logger.error("Unexpected error in %s", method_name, exc_info=exc)
+        code, message = grpc.StatusCode.UNKNOWN, f"{method_name} internal error: {type(exc).__name__}: {exc}"
+    if len(message) > _MAX_MESSAGE:
+        message = message[:_MAX_MESSAGE] + "...TRUNCATED"
+    return code, message
+
+
 def _rpc(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Turns tfapps errors into gRPC statuses; unexpected errors become UNKNOWN, never a crash."""
+    """Turns errors into gRPC statuses, for sync and async handlers; never a crash."""
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def async_wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await method(self, request, context)
+            except Exception as exc:
+                code, message = _status_for(exc, method.__name__)
+            await context.abort(code, message)
+
+        return async_wrapper
 
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
-        except TfappsError as exc:
-            code, message = getattr(grpc.StatusCode, exc.grpc_code, grpc.StatusCode.UNKNOWN), str(exc)
-        except Exception as exc:  # a bug: log it, answer cleanly
-            logger.exception("Unexpected error in %s", method.__name__)
-            code, message = (
-                grpc.StatusCode.UNKNOWN,
-                f"{method.__name__} internal error: {type(exc).__name__}: {exc}",
-            )
-        if len(message) > _MAX_MESSAGE:
-            message = message[:_MAX_MESSAGE] + "...TRUNCATED"
+        except Exception as exc:
+            code, message = _status_for(exc, method.__name__)
         context.abort(code, message)
 
     return wrapper
+
+
+class _CallRecord:
+    """Counts one prediction call in the serving metrics when it ends."""
+
+    def __init__(self, servicer: Any, request: Any, api: str):
+        self._metrics, self._request, self._api = servicer._metrics, request, api
+        self._started = time.perf_counter()
+
+    def finish(self, response: Any, error: BaseException | None) -> None:
+        if self._metrics is None:
+            return
+        if response is not None:
+            status, version = "OK", response.model_spec.version.value
+        else:
+            status, version = (error.grpc_code if isinstance(error, TfappsError) else "UNKNOWN"), None
+        elapsed = time.perf_counter() - self._started
+        name = self._request.model_spec.name
+        self._metrics.record_request(name, version, self._api, "GRPC", status, elapsed)
+
+
+def _check_size(servicer: Any, request: Any) -> None:
+    if servicer._limits.max_request_bytes is not None:
+        servicer._limits.check_body_size(request.ByteSize())
 
 
 def _counted(api: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Checks the request size, then counts the call in the serving metrics (inside `_rpc`)."""
 
     def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(method):
+
+            @functools.wraps(method)
+            async def async_wrapper(self: Any, request: Any, context: Any) -> Any:
+                record, response, error = _CallRecord(self, request, api), None, None
+                try:
+                    _check_size(self, request)
+                    response = await method(self, request, context)
+                    return response
+                except Exception as exc:
+                    error = exc
+                    raise
+                finally:
+                    record.finish(response, error)
+
+            return async_wrapper
+
         @functools.wraps(method)
-        def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-            started, status, version = time.perf_counter(), "UNKNOWN", None
+        def wrapper(self: Any, request: Any, context: Any) -> Any:
+            record, response, error = _CallRecord(self, request, api), None, None
             try:
-                if self._limits.max_request_bytes is not None:
-                    self._limits.check_body_size(request.ByteSize())
+                _check_size(self, request)
                 response = method(self, request, context)
-                status, version = "OK", response.model_spec.version.value
                 return response
-            except TfappsError as exc:
-                status = exc.grpc_code
+            except Exception as exc:
+                error = exc
                 raise
             finally:
-                if self._metrics is not None:
-                    elapsed = time.perf_counter() - started
-                    name = request.model_spec.name
-                    self._metrics.record_request(name, version, api, "GRPC", status, elapsed)
+                record.finish(response, error)
 
         return wrapper
 
@@ -119,6 +177,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         check_method_name: `--enable_signature_method_name_check` for Classify/Regress/MultiInference.
         limits: request size limits (None: unlimited).
         metrics: where requests are counted (None: not counted).
+        executor: the thread pool model calls may run on (the aio server's migration pool).
     """
 
     def __init__(
@@ -127,27 +186,33 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         check_method_name: bool = False,
         limits: RequestLimits | None = None,
         metrics: ServingMetrics | None = None,
+        executor: concurrent.futures.Executor | None = None,
     ):
         self._manager = manager
         self._check_method_name = check_method_name
         self._limits = limits or RequestLimits()
         self._metrics = metrics
+        self._calls = ModelCalls(
+            manager, executor or concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="grpc")
+        )
 
     @_rpc
     @_counted("Predict")
-    def Predict(  # noqa: N802
-        self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
+    async def Predict(  # noqa: N802
+        self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
     ) -> predict_pb2.PredictResponse:
-        """Runs a signature; see TF Serving's predict_util.cc."""
-        spec = _spec(request)
-        version, label = messages.version_choice(spec)
-        handle = self._manager.resolve(spec.name, version, label)
-        signature = handle.servable.signature(spec.signature_name)
-        inputs = {alias: tensor_proto_to_ndarray(t, alias) for alias, t in request.inputs.items()}
-        self._limits.check_image_inputs(inputs)
-        outputs = self._manager.run(
-            handle, inputs, signature.name, list(request.output_filter), timeout=_time_remaining(context)
-        )
+        """Runs a signature; see TF Serving's predict_util.cc. Runs on the event loop (see
+        `execution.ModelCalls`); the other RPCs run on the server's thread pool."""
+        with self._calls.request():
+            spec = _spec(request)
+            version, label = messages.version_choice(spec)
+            handle = self._manager.resolve(spec.name, version, label)
+            signature = handle.servable.signature(spec.signature_name)
+            inputs = {alias: tensor_proto_to_ndarray(t, alias) for alias, t in request.inputs.items()}
+            self._limits.check_image_inputs(inputs)
+            outputs = await self._calls.predict(
+                handle, inputs, signature.name, list(request.output_filter), timeout=_time_remaining(context)
+            )
         response = predict_pb2.PredictResponse()
         response.model_spec.CopyFrom(
             messages.model_spec(spec.name, handle.version, signature.name or DEFAULT_SIGNATURE)
@@ -252,22 +317,25 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def add_services(
-    server: grpc.Server,
+    server: grpc.aio.Server,
     manager: ModelManager,
     check_method_name: bool = False,
     limits: RequestLimits | None = None,
     metrics: ServingMetrics | None = None,
+    executor: concurrent.futures.Executor | None = None,
 ) -> None:
-    """Registers PredictionService and ModelService on a grpc server.
+    """Registers PredictionService and ModelService on a grpc.aio server.
 
     Args:
-        server: the grpc server (not started yet).
+        server: the grpc.aio server (not started yet), with a migration thread pool for the
+            synchronous handlers.
         manager: the model manager both services answer from.
         check_method_name: `--enable_signature_method_name_check`.
         limits: request size limits (None: unlimited).
         metrics: where prediction requests are counted (None: not counted).
+        executor: the thread pool for Predict calls not run on the event loop.
     """
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(manager, check_method_name, limits, metrics), server
+        PredictionServicer(manager, check_method_name, limits, metrics, executor), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)

@@ -37,7 +37,12 @@ from tfapps.apps.errors import (
 )
 from tfapps.serving.model_config import TENSORFLOW_PLATFORM, list_versions
 from tfapps.serving.runtime import Servable, load_servable
-from tfapps.serving.server.batching import Batcher, BatchingParameters, read_batching_parameters
+from tfapps.serving.server.batching import (
+    Batcher,
+    BatchingParameters,
+    PendingRequest,
+    read_batching_parameters,
+)
 from tfapps.serving.server.metrics import ServingMetrics
 from tfapps.serving.server.warmup import run_warmup
 from tfapps.serving.status_codes import error_for_code
@@ -582,18 +587,53 @@ class ModelManager:
             UnavailableError: the batching queue is full.
             DeadlineExceededError: the batched answer did not come within `timeout`.
         """
-        servable = handle.servable
-        outputs = tuple(output_filter or ())
+        pending = self.enqueue_batched(handle, inputs, signature_name, output_filter, api)
+        if pending is not None:
+            return pending.result(timeout)
+        return self.run_direct(handle, inputs, signature_name, output_filter, api)
+
+    def enqueue_batched(
+        self,
+        handle: ServableHandle,
+        inputs: Mapping[str, Any],
+        signature_name: str = "",
+        output_filter: Iterable[str] | None = None,
+        api: str = "Predict",
+    ) -> PendingRequest | None:
+        """Queues the request in its version's batching queue, when `run` would batch it.
+
+        Returns:
+            The queued request, or None when it must run directly (`run_direct`): batching off,
+            an unbatchable request, or a version unloaded since `resolve()`.
+
+        Raises:
+            UnavailableError: the batching queue is full.
+            InvalidArgumentError: more rows than `max_batch_size`.
+        """
         batcher = self._batcher_for(handle)
-        arrays = _batch_inputs(servable, signature_name, inputs) if batcher is not None else None
-        if batcher is not None and arrays is not None:
-            try:
-                return batcher.submit(arrays, key=(signature_name, outputs, api), timeout=timeout)
-            except UnavailableError:
-                if not batcher.closed:
-                    raise  # queue full
-                # The version was unloaded after resolve(): finish on the version it started on.
-        return self._timed_predict(handle.model_name, api, servable, inputs, signature_name, outputs)
+        if batcher is None:
+            return None
+        arrays = _batch_inputs(handle.servable, signature_name, inputs)
+        if arrays is None:
+            return None
+        try:
+            return batcher.enqueue(arrays, key=(signature_name, tuple(output_filter or ()), api))
+        except UnavailableError:
+            if not batcher.closed:
+                raise  # queue full
+            return None  # unloaded after resolve(): finish on the version it started on
+
+    def run_direct(
+        self,
+        handle: ServableHandle,
+        inputs: Mapping[str, Any],
+        signature_name: str = "",
+        output_filter: Iterable[str] | None = None,
+        api: str = "Predict",
+    ) -> dict[str, np.ndarray]:
+        """Runs the signature now, in the calling thread, bypassing batching (see `run`)."""
+        outputs = tuple(output_filter or ())
+        return self._timed_predict(handle.model_name, api, handle.servable, inputs, signature_name, outputs)
 
     def _batcher_for(self, handle: ServableHandle) -> Batcher | None:
         if self._batching is None:

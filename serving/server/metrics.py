@@ -40,6 +40,7 @@ import functools
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -54,6 +55,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
 # TF Serving's latency buckets: monitoring::Buckets::Exponential(10, 1.8, 33), in microseconds.
+_MAX_MEMOISED_SERIES = 4096
 LATENCY_BUCKETS_US = tuple(float(f"{10 * 1.8**i:.6g}") for i in range(33))
 BATCH_SIZE_BUCKETS = tuple(float(2**i) for i in range(17))
 
@@ -67,6 +69,7 @@ class ServingMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self._request_count = Counter(
             ":tensorflow:serving:request_count",
@@ -154,9 +157,10 @@ class ServingMetrics:
             status: canonical code name, `OK` on success.
             seconds: wall time of the whole request.
         """
-        self._request_count.labels(model, status).inc()
-        self._request_latency.labels(model, api, entrypoint).observe(seconds * 1e6)
-        self._version_request_count.labels(model, _version(version), api, entrypoint, status).inc()
+        version_label = _version(version)
+        self._child(self._request_count, (model, status)).inc()
+        self._child(self._request_latency, (model, api, entrypoint)).observe(seconds * 1e6)
+        self._child(self._version_request_count, (model, version_label, api, entrypoint, status)).inc()
 
     def record_runtime(self, model: str, api: str, seconds: float, runtime: str = "TF2") -> None:
         """Records the time spent running the model itself (no decoding, no queuing).
@@ -167,7 +171,19 @@ class ServingMetrics:
             seconds: wall time of the signature run.
             runtime: the runtime label (TF Serving uses e.g. `TF1`; ours runs TF2 functions).
         """
-        self._runtime_latency.labels(model, api, runtime).observe(seconds * 1e6)
+        self._child(self._runtime_latency, (model, api, runtime)).observe(seconds * 1e6)
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        """`metric.labels(*labels)`, memoised: prometheus_client validates and locks on every
+        `labels()` call, a noticeable share of a request's own cost on the hot path. The memo is
+        bounded (request-supplied model names are not) and the registry keeps the series anyway."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = metric.labels(*labels)
+            if len(self._children) < _MAX_MEMOISED_SERIES:
+                self._children[key] = child
+        return child
 
     def record_batch(
         self,
@@ -187,10 +203,10 @@ class ServingMetrics:
             queuing_seconds: per merged request, its time in the queue.
         """
         labels = (model, _version(version))
-        self._wrapped_run_count.labels(*labels).inc()
-        self._batch_size.labels(*labels).observe(size)
-        self._padding_size.labels(*labels).observe(max(0, (padded_size or size) - size))
-        latency = self._queuing_latency.labels(*labels)
+        self._child(self._wrapped_run_count, labels).inc()
+        self._child(self._batch_size, labels).observe(size)
+        self._child(self._padding_size, labels).observe(max(0, (padded_size or size) - size))
+        latency = self._child(self._queuing_latency, labels)
         for seconds in queuing_seconds:
             latency.observe(seconds * 1e6)
 
@@ -202,7 +218,7 @@ class ServingMetrics:
             version: model version.
             depth: waiting batches.
         """
-        self._queue_depth.labels(model, _version(version)).set(depth)
+        self._child(self._queue_depth, (model, _version(version))).set(depth)
 
     def record_load(self, model: str, version: int, seconds: float, ok: bool) -> None:
         """Records one load (with warmup) of a model version.

@@ -1,4 +1,4 @@
-"""TF Serving's REST API as a Starlette app (predict, classify, regress, model status, metadata).
+"""TF Serving's REST API as an ASGI app (predict, classify, regress, model status, metadata).
 
 URL grammar, check order, status codes and message texts follow TF Serving's
 `http_rest_api_handler.cc`/`http_rest_api_util.cc` (spec §1): only `(?i)/v1/...` paths are
@@ -11,15 +11,20 @@ With a monitoring config enabling Prometheus, GET on its exact path serves the m
 Request limits (tfapps only): a body over `max_request_bytes` (by Content-Length, or after gunzip)
 answers 413; images over `max_image_pixels` in `*_bytes` inputs answer 400.
 
+The app is plain ASGI, no web framework: every path goes to one handler anyway, and a framework's
+routing, middleware and request objects cost more per request than the whole rest of the REST
+path (bench/serving.py). Model work runs on a thread pool of `--rest_api_num_threads` threads.
+
 Example::
 
     app = build_rest_app(manager, timeout_ms=30000)
-    uvicorn.run(app, host="127.0.0.1", port=8501)
+    uvicorn.run(app, host="127.0.0.1", port=8501, lifespan="off")
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gzip
 import json
 import logging
@@ -29,21 +34,14 @@ import urllib.parse
 import zlib
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route, request_response
-from starlette.types import Receive, Scope, Send
-
 from tfapps.apps.errors import (
-    DeadlineExceededError,
     FailedPreconditionError,
     InvalidArgumentError,
     TfappsError,
 )
 from tfapps.serving import codec
 from tfapps.serving.server import inference, messages
+from tfapps.serving.server.execution import ModelCalls
 from tfapps.serving.server.limits import PayloadTooLargeError, RequestLimits
 from tfapps.serving.server.manager import ModelManager
 from tfapps.serving.server.metrics import CONTENT_TYPE, MonitoringConfig, ServingMetrics
@@ -68,6 +66,45 @@ _CORS_HEADERS = {
 }
 
 
+class _Request:
+    """The parts of an ASGI HTTP request the API reads; the body is read on demand."""
+
+    __slots__ = ("method", "path", "query", "headers", "_receive")
+
+    def __init__(self, scope: dict, receive: Any):
+        self.method: str = scope["method"]
+        self.path: str = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        self.query: str = scope.get("query_string", b"").decode("latin-1")
+        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        self._receive = receive
+
+    async def body(self, limit: int | None) -> bytes:
+        """Reads the whole body, refusing it (413) as soon as it grows past `limit` bytes."""
+        chunks, size = [], 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise InvalidArgumentError("The client disconnected before sending the whole body.")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise PayloadTooLargeError(
+                    f"Request body is larger than the limit of {limit} bytes. Received: more than {size} bytes"
+                )
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+class _Response:
+    __slots__ = ("status", "body", "content_type")
+
+    def __init__(self, status: int, body: bytes | str, content_type: str = "application/json"):
+        self.status = status
+        self.body = body.encode() if isinstance(body, str) else body
+        self.content_type = content_type
+
+
 class _RestApi:
     """Request handlers bound to one model manager."""
 
@@ -80,6 +117,7 @@ class _RestApi:
         limits: RequestLimits,
         metrics: ServingMetrics | None,
         monitoring: MonitoringConfig | None,
+        executor: concurrent.futures.Executor,
     ):
         self._manager = manager
         self._limits = limits
@@ -88,37 +126,50 @@ class _RestApi:
         self._prometheus_path = monitoring.prometheus_path if enabled else None
         self._check_method_name = check_method_name
         self._timeout_s = timeout_ms / 1000 if timeout_ms > 0 else None
-        self._extra_headers = _CORS_HEADERS if enable_cors else {}
+        self._extra_headers = (
+            [(k.encode(), v.encode()) for k, v in _CORS_HEADERS.items()] if enable_cors else []
+        )
+        self._executor = executor
+        self._calls = ModelCalls(manager, executor)
 
-    async def handle(self, request: Request) -> Response:
-        raw_path = request.scope.get("raw_path") or request.url.path.encode()
-        path = raw_path.decode("latin-1")
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """The ASGI entry point (HTTP only; run the server with `lifespan="off"`)."""
+        if scope["type"] != "http":
+            return
+        with self._calls.request():
+            response = await self.handle(_Request(scope, receive))
+        headers = [
+            (b"content-type", response.content_type.encode()),
+            (b"content-length", str(len(response.body)).encode()),
+            *self._extra_headers,
+        ]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        body = b"" if scope["method"] == "HEAD" else response.body
+        await send({"type": "http.response.body", "body": body})
+
+    async def handle(self, request: _Request) -> _Response:
+        path = request.path
         if self._prometheus_path is not None and request.method in ("GET", "HEAD"):
-            query = request.scope.get("query_string", b"").decode("latin-1")
-            full = f"{path}?{query}" if query else path
+            full = f"{path}?{request.query}" if request.query else path
             if full.startswith(self._prometheus_path):
                 if full != self._prometheus_path:
-                    return self._json(400, codec.error_json(f"Unexpected path: {full}"))
-                body = await run_in_threadpool(self._metrics.render)
-                return Response(body, media_type=CONTENT_TYPE, headers=self._extra_headers)
+                    return _Response(400, codec.error_json(f"Unexpected path: {full}"))
+                body = await asyncio.get_running_loop().run_in_executor(self._executor, self._metrics.render)
+                return _Response(200, body, CONTENT_TYPE)
         if not _V1.fullmatch(path):
-            return PlainTextResponse("Not Found", status_code=404)
+            return _Response(404, b"Not Found", "text/plain; charset=utf-8")
         if request.method == "OPTIONS":
             ok = bool(_ORIGIN.search(request.headers.get("origin", "")))
-            return Response(b"", status_code=200 if ok else 400, headers=self._extra_headers)
+            return _Response(200 if ok else 400, b"", "text/plain; charset=utf-8")
         try:
-            body = await self._dispatch(request, path)
-            return self._json(200, body)
+            return _Response(200, await self._dispatch(request, path))
         except TfappsError as exc:
-            return self._json(exc.http_status, codec.error_json(str(exc)))
+            return _Response(exc.http_status, codec.error_json(str(exc)))
         except Exception as exc:  # never let a request kill the server; this is a bug, log it
             logger.exception("Unexpected error serving %s %s", request.method, path)
-            return self._json(500, codec.error_json(f"Internal error: {type(exc).__name__}: {exc}"))
+            return _Response(500, codec.error_json(f"Internal error: {type(exc).__name__}: {exc}"))
 
-    def _json(self, status: int, body: str) -> Response:
-        return Response(body, status_code=status, media_type="application/json", headers=self._extra_headers)
-
-    async def _dispatch(self, request: Request, path: str) -> str:
+    async def _dispatch(self, request: _Request, path: str) -> str:
         malformed = InvalidArgumentError(f"Malformed request: {request.method} {path}")
         if request.method == "POST":
             match = _POST.fullmatch(path)
@@ -161,7 +212,7 @@ class _RestApi:
         raise malformed
 
     async def _predict(
-        self, request: Request, name: str, version: int | None, label: str | None, served: list[int]
+        self, request: _Request, name: str, version: int | None, label: str | None, served: list[int]
     ) -> str:
         doc = codec.parse_json_body(await _read_body(request, self._limits))
         signature_name = codec.signature_name_of(doc)
@@ -180,14 +231,12 @@ class _RestApi:
             )
         inputs, row_format = codec.decode_predict_inputs(doc, signature.inputs)
         self._limits.check_image_inputs(inputs)
-        outputs = await self._in_thread(
-            name, self._manager.run, handle, inputs, signature.name, None, timeout=self._timeout_s
-        )
+        outputs = await self._calls.predict(handle, inputs, signature.name, timeout=self._timeout_s)
         return codec.encode_predict_response(outputs, row_format)
 
     async def _classify_or_regress(
         self,
-        request: Request,
+        request: _Request,
         verb: str,
         name: str,
         version: int | None,
@@ -201,37 +250,28 @@ class _RestApi:
         handle = self._manager.resolve(name, version, label)
         served.append(handle.version)
         run = inference.classify if verb == "classify" else inference.regress
-        result, _ = await self._in_thread(
-            name,
-            run,
-            self._manager,
-            handle,
-            signature_name,
-            serialized,
-            self._check_method_name,
-            timeout=self._timeout_s,
-        )
+
+        def call() -> Any:
+            return run(
+                self._manager,
+                handle,
+                signature_name,
+                serialized,
+                self._check_method_name,
+                timeout=self._timeout_s,
+            )
+
+        result, _ = await self._calls.run(call, self._timeout_s)
         if verb == "classify":
             return inference.classification_json(result)
         return inference.regression_json(result)
 
-    async def _in_thread(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Runs a blocking model call off the event loop, bounded by --rest_api_timeout_in_ms."""
-        try:
-            return await asyncio.wait_for(run_in_threadpool(fn, *args, **kwargs), self._timeout_s)
-        except TimeoutError as exc:
-            raise DeadlineExceededError(
-                f"Timed out waiting for notification. The model ran longer than --rest_api_timeout_in_ms="
-                f"{int(self._timeout_s * 1000)}. Received: model={name}"
-            ) from exc
 
-
-async def _read_body(request: Request, limits: RequestLimits) -> bytes:
+async def _read_body(request: _Request, limits: RequestLimits) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit():
         limits.check_body_size(int(declared))  # before reading it
-    body = await request.body()
-    limits.check_body_size(len(body))
+    body = await request.body(limits.max_request_bytes)
     if "gzip" in request.headers.get("content-encoding", "").lower():
         try:
             body = _gunzip(body, limits.max_request_bytes)
@@ -276,17 +316,6 @@ def _version(text: str | None) -> int | None:
     return value
 
 
-class _AnyMethod:
-    """An ASGI endpoint taking every HTTP method: upstream sends any method that is not OPTIONS to
-    the API handler (400 `Malformed request: <METHOD> <path>`), never a 405."""
-
-    def __init__(self, handler: Any):
-        self._app = request_response(handler)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
-
-
 def build_rest_app(
     manager: ModelManager,
     timeout_ms: int = 30000,
@@ -295,8 +324,12 @@ def build_rest_app(
     limits: RequestLimits | None = None,
     metrics: ServingMetrics | None = None,
     monitoring: MonitoringConfig | None = None,
-) -> Starlette:
-    """Builds the Starlette app serving TF Serving's REST API.
+    executor: concurrent.futures.Executor | None = None,
+) -> Any:
+    """Builds the ASGI app serving TF Serving's REST API.
+
+    Every HTTP method reaches the API handler, as upstream (anything but OPTIONS on an unknown
+    route is 400 `Malformed request: <METHOD> <path>`, never a 405).
 
     Args:
         manager: the model manager to answer from.
@@ -306,11 +339,20 @@ def build_rest_app(
         limits: request body and image size limits (None: unlimited).
         metrics: records every predict/classify/regress request (None: not recorded).
         monitoring: serves `metrics` as a Prometheus page when it enables one.
+        executor: where model work runs (None: a new 16-thread pool, shut down with the process).
 
     Returns:
-        The ASGI app.
+        The ASGI app (an async callable `(scope, receive, send)`).
     """
-    api = _RestApi(
-        manager, timeout_ms, enable_cors, check_method_name, limits or RequestLimits(), metrics, monitoring
+    if executor is None:
+        executor = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="rest")
+    return _RestApi(
+        manager,
+        timeout_ms,
+        enable_cors,
+        check_method_name,
+        limits or RequestLimits(),
+        metrics,
+        monitoring,
+        executor,
     )
-    return Starlette(routes=[Route("/{path:path}", _AnyMethod(api.handle))])

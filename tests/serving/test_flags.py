@@ -78,6 +78,32 @@ def test_cli_port_semantics() -> None:
         options_from_flags(Flags(model_base_path="/x", rest_api_port=70000))
 
 
+def test_thread_pool_flags_follow_tf_serving() -> None:
+    def pools(**flags: int) -> tuple[int, int]:
+        options = options_from_flags(Flags(model_base_path="/x", **flags))
+        return options.intra_op_threads, options.inter_op_threads
+
+    assert pools() == (0, 0)  # TensorFlow's own choice
+    assert pools(tensorflow_intra_op_parallelism=1, tensorflow_inter_op_parallelism=2) == (1, 2)
+    assert pools(tensorflow_session_parallelism=3) == (3, 3)
+    assert pools(tensorflow_intra_op_parallelism=1) == (1, 0)  # the other pool stays automatic
+    with pytest.raises(UsageError, match="Both configurations are not supported"):
+        pools(
+            tensorflow_session_parallelism=2,
+            tensorflow_intra_op_parallelism=1,
+            tensorflow_inter_op_parallelism=1,
+        )
+    with pytest.raises(UsageError, match="must be >= 0"):
+        pools(tensorflow_inter_op_parallelism=-1)
+
+
+def test_thread_count_flags() -> None:
+    defaults = options_from_flags(Flags(model_base_path="/x"))
+    assert defaults.rest_api_num_threads == 4 * (os.cpu_count() or 1)  # TF Serving's default
+    options = options_from_flags(Flags(model_base_path="/x", rest_api_num_threads=3, grpc_max_threads=5))
+    assert (options.rest_api_num_threads, options.grpc_max_workers) == (3, 5)
+
+
 def test_main_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--bogus"]) == 2
     assert "Unknown flag --bogus" in capsys.readouterr().err
@@ -89,7 +115,7 @@ def test_main_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 @pytest.mark.serving
-def test_serve_process_logs_ports_and_stops_on_sigterm(export_base: Path) -> None:
+def test_serve_process_logs_ports_and_thread_pools_and_stops_on_sigterm(export_base: Path) -> None:
     # The CLI refuses --port=0 (TF Serving semantics), so ask the OS for two free ports first.
     with socket.socket() as s1, socket.socket() as s2:
         s1.bind(("127.0.0.1", 0))
@@ -103,6 +129,8 @@ def test_serve_process_logs_ports_and_stops_on_sigterm(export_base: Path) -> Non
         f"--port={grpc_port}",
         f"--rest_api_port={rest_port}",
         "--model_name=half",
+        "--tensorflow_intra_op_parallelism=1",
+        "--tensorflow_inter_op_parallelism=2",
     ]
     argv.append(f"--model_base_path={export_base / 'half'}")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -114,6 +142,8 @@ def test_serve_process_logs_ports_and_stops_on_sigterm(export_base: Path) -> Non
             if "Exporting HTTP/REST API at:" in line:
                 break
         assert any(f"Running gRPC ModelServer at 127.0.0.1:{grpc_port}" in line for line in seen), seen
+        # Read back from TensorFlow after setting them, before any model loaded.
+        assert any("TensorFlow thread pools: intra_op=1 inter_op=2" in line for line in seen), seen
         assert f"127.0.0.1:{rest_port}" in seen[-1]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0

@@ -10,7 +10,7 @@ from conftest import png
 from tensorflow.core.framework import types_pb2
 
 from tfapps.apps.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from tfapps.serving.runtime import Servable, load_servable
+from tfapps.serving.runtime import Servable, configure_tensorflow_threads, load_servable
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,34 @@ def test_tf2_defaults_fill_missing_inputs(testdata: Path) -> None:
     servable = load_servable(testdata / "saved_model_half_plus_two_tf2_cpu" / "00000123")
     np.testing.assert_allclose(servable.predict({"x": [2.0]})["y"], [3.0])
     np.testing.assert_allclose(servable.predict({})["y"], [2.0])
+
+
+def test_flat_signature_calls_match_keyword_calls(half: Servable, export_base: Path) -> None:
+    import tensorflow as tf
+
+    signatures = tf.saved_model.load(str(export_base / "half" / "1")).signatures
+    feeds = {"n": np.array([3, -4], np.int64), "flag": np.array([True, False])}
+    typed = signatures["typed"]
+    expected = typed(
+        **{k: tf.constant(v, typed.structured_input_signature[1][k].dtype) for k, v in feeds.items()}
+    )
+    got = half.predict(feeds, "typed")  # two inputs: the flat call must feed them in the right order
+    assert sorted(got) == sorted(expected)
+    for alias, value in expected.items():
+        np.testing.assert_array_equal(got[alias], value.numpy())
+
+
+def test_string_inputs_deeper_than_numpy_iterators_get_a_clean_error(half: Servable) -> None:
+    deep = np.array(["a"], dtype=object).reshape((1,) * 33)
+    with pytest.raises(InvalidArgumentError, match="incompatible shape"):
+        half.predict({"text": deep}, "echo")
+
+
+def test_thread_pools_cannot_change_once_tensorflow_runs() -> None:
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0  # TensorFlow is running in this process now
+    current = configure_tensorflow_threads()
+    assert configure_tensorflow_threads(*current) == current  # asking for what is set is fine
+    with pytest.raises(FailedPreconditionError, match="already runs in this process"):
+        configure_tensorflow_threads(intra_op=current[0] + 3)

@@ -256,3 +256,35 @@ def test_manager_batchers_per_model_parameters_and_unload(tmp_path: Path) -> Non
     finally:
         manager.stop()
     assert manager.batcher("half", 2) is None
+
+
+def test_deadlines_answer_504_and_deadline_exceeded(export_base: Path, tmp_path: Path) -> None:
+    # A batch that waits 30 s to fill never runs within the deadlines below.
+    params = _write(
+        tmp_path / "batching.txt",
+        "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 30000000 }\nnum_batch_threads { value: 1 }\n",
+    )
+    options = ServerOptions(
+        model_name="half",
+        model_base_path=export_base / "half",
+        grpc_port=0,
+        rest_port=0,
+        enable_batching=True,
+        batching_parameters_file=params,
+        rest_api_timeout_in_ms=200,
+        file_system_poll_wait_seconds=0,
+    )
+    with ModelServer(options) as server:
+        batcher = server.manager.batcher("half", 2)
+        base = f"http://127.0.0.1:{server.rest_port}"
+        with httpx.Client(base_url=base, timeout=30) as http:
+            r = http.post("/v1/models/half:predict", json={"instances": [[1.0]]})
+            assert r.status_code == 504, r.text
+            assert "Timed out" in r.json()["error"]
+            with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                with pytest.raises(grpc.RpcError) as caught:
+                    stub.Predict(_predict_request(np.array([[1.0]], np.float32)), timeout=0.2)
+                assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert batcher.stats()["tasks"] == 0  # nothing ran: both requests gave up in the queue
+            assert http.get("/v1/models/half").status_code == 200  # and the server keeps serving
