@@ -49,8 +49,16 @@ def _mirrored() -> tf.distribute.Strategy:
     gpus = tf.config.list_logical_devices("GPU")
     # Without GPUs, mirror over the logical CPUs (one unless the caller split the CPU), so the same
     # code path runs on a laptop, in tests (two logical CPUs) and on a multi-GPU host.
-    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-    return tf.distribute.MirroredStrategy(devices=devices)
+    if gpus:
+        return tf.distribute.MirroredStrategy(devices=[d.name for d in gpus])
+    # Reduce on one device instead of with collective ops: CPU collectives cache their instance
+    # parameters per (group, instance) key, and a second MirroredStrategy in the same process
+    # reuses those keys, so training a second, different model aborted with "Shape mismatch in the
+    # collective instance" (two trainings in one notebook or test session).
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(
+        devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
 
 
 def _tpu() -> tf.distribute.Strategy:

@@ -209,3 +209,17 @@ def test_mixed_precision_and_xla_switches_train_and_export(tmp_path, shapes_dir)
     # The export's parity check passes with reduced-precision layers, and the outputs are float32.
     version_dir = runs.export_run(result.run_dir, tmp_path / "export")
     assert (version_dir / "saved_model.pb").is_file()
+
+
+def test_two_different_models_train_under_mirrored_strategies_in_one_process() -> None:
+    # A second MirroredStrategy on the CPUs used to reuse the first one's collective keys and
+    # abort with "Shape mismatch in the collective instance" once the model differed.
+    from tfapps.pipelines.strategy import resolve_strategy
+
+    for width in (3, 11):
+        strategy = resolve_strategy("mirrored")
+        with strategy.scope():
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(width), keras.layers.Dense(1)])
+            model.compile(optimizer="adam", loss="mse")
+        history = model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=8, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
