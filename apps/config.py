@@ -47,6 +47,17 @@ def to_dict(config: Any) -> dict[str, Any]:
     }
 
 
+def check_ranges(checks: Iterable[tuple[bool, str, str, Any]]) -> None:
+    """Raise for the first failed `(ok, key, expected, value)` check of a config's `validate()`.
+
+    Raises:
+        ConfigError: `Invalid value for '<key>': expected <expected>. Received: <key>=<value>`.
+    """
+    for ok, key, expected, value in checks:
+        if not ok:
+            raise ConfigError(f"Invalid value for '{key}': expected {expected}. Received: {key}={value!r}")
+
+
 def _all_keys(config_cls: type) -> list[str]:
     keys = []
     hints = typing.get_type_hints(config_cls)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from tfapps.apps.errors import ConfigError
+from tfapps.apps.config import check_ranges
 from tfapps.apps.task import DataConfig, RuntimeConfig, TrainConfig
 from tfapps.models.backbones import BackboneName
 
@@ -114,7 +114,7 @@ class ImageClassificationConfig:
         """Check value ranges that types cannot express.
 
         Raises:
-            ConfigError: naming the first invalid value.
+            ConfigError: naming the first invalid value (`check_ranges`).
         """
         checks = [
             (
@@ -144,11 +144,7 @@ class ImageClassificationConfig:
             (self.data.shuffle_buffer >= 0, "data.shuffle_buffer", ">= 0", self.data.shuffle_buffer),
             (self.model.head_units >= 0, "model.head_units", ">= 0", self.model.head_units),
         ]
-        for ok, key, expected, value in checks:
-            if not ok:
-                raise ConfigError(
-                    f"Invalid value for '{key}': expected {expected}. Received: {key}={value!r}"
-                )
+        check_ranges(checks)
 
 
 _IMAGENET = {

@@ -15,7 +15,7 @@ from tfapps.apps.image_classification.config import PRESETS, ImageClassification
 from tfapps.apps.image_classification.report import write_report
 from tfapps.apps.image_classification.signatures import sample_request, serving_signatures
 from tfapps.apps.task import Datasets
-from tfapps.models.backbones import build_backbone, is_imagenet_style
+from tfapps.models.backbones import build_backbone, normalise_input
 from tfapps.models.heads.classification import classification_head
 from tfapps.models.metrics import classification_report
 from tfapps.pipelines.reader import find_split, list_labelled_images
@@ -24,10 +24,6 @@ from tfapps.pipelines.synthetic import write_shapes_dataset
 __all__ = ["ImageClassificationTask"]
 
 logger = logging.getLogger(__name__)
-
-# ImageNet channel statistics on the 0..1 scale, used by the keras-hub backbones.
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ImageClassificationTask:
@@ -66,11 +62,7 @@ class ImageClassificationTask:
         channels = 1 if config.data.color_mode == "grayscale" else 3
         shape = (*config.data.image_size, channels)
         inputs = keras.Input(shape, name="image")
-        x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
-        if is_imagenet_style(config.model.backbone):
-            mean = _IMAGENET_MEAN if channels == 3 else (float(np.mean(_IMAGENET_MEAN)),)
-            std = _IMAGENET_STD if channels == 3 else (float(np.mean(_IMAGENET_STD)),)
-            x = keras.layers.Normalization(mean=mean, variance=[s * s for s in std], name="normalize")(x)
+        x = normalise_input(inputs, config.model.backbone, channels)
         backbone = build_backbone(
             config.model.backbone,
             shape,

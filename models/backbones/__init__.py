@@ -9,7 +9,11 @@ import keras
 from tfapps.models.backbones.keras_hub_backbones import KERAS_HUB_BACKBONES
 from tfapps.models.backbones.simple_cnn import simple_cnn
 
-__all__ = ["BackboneName", "build_backbone", "is_imagenet_style"]
+__all__ = ["BackboneName", "build_backbone", "is_imagenet_style", "normalise_input"]
+
+# ImageNet channel statistics on the 0..1 scale, used by the keras-hub backbones.
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 BackboneName = Literal["simple_cnn", "resnet18", "resnet50", "efficientnet_b0", "mobilenet_v3_small"]
 
@@ -17,6 +21,17 @@ BackboneName = Literal["simple_cnn", "resnet18", "resnet50", "efficientnet_b0", 
 def is_imagenet_style(name: str) -> bool:
     """True for backbones that expect ImageNet mean/std normalised inputs (the keras-hub ones)."""
     return name in KERAS_HUB_BACKBONES
+
+
+def normalise_input(images, backbone: str, channels: int = 3):
+    """Scale 0..255 images to what `backbone` expects: 0..1, then ImageNet mean/std for the
+    keras-hub backbones (the grey-level mean of the statistics for one channel)."""
+    x = keras.layers.Rescaling(1.0 / 255, name="rescale")(images)
+    if not is_imagenet_style(backbone):
+        return x
+    mean = _IMAGENET_MEAN if channels == 3 else (sum(_IMAGENET_MEAN) / 3,)
+    std = _IMAGENET_STD if channels == 3 else (sum(_IMAGENET_STD) / 3,)
+    return keras.layers.Normalization(mean=mean, variance=[s * s for s in std], name="normalize")(x)
 
 
 def build_backbone(

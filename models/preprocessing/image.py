@@ -10,7 +10,21 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-__all__ = ["DecodeImage"]
+__all__ = ["DecodeImage", "decode_rgb", "resize_image"]
+
+
+def decode_rgb(encoded: tf.Tensor) -> tf.Tensor:
+    """Decode one encoded image (JPEG, PNG, BMP, GIF: first frame) to uint8 RGB `[h, w, 3]`."""
+    # expand_animations=False: a GIF yields its first frame as a 3-D image, like any other format.
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def resize_image(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Resize one image to `size` (bilinear with antialiasing) as float32 in 0..255."""
+    image = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
+    return tf.clip_by_value(image, 0.0, 255.0)
 
 
 @keras.saving.register_keras_serializable(package="tfapps")
@@ -44,14 +58,11 @@ class DecodeImage(keras.layers.Layer):
 
     def decode_one(self, encoded: tf.Tensor) -> tf.Tensor:
         """Decode and resize one encoded image (a scalar string tensor)."""
-        # expand_animations=False: a GIF yields its first frame as a 3-D image, like any other format.
-        image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
-        image.set_shape([None, None, 3])
+        image = decode_rgb(encoded)
         if self.channels == 1:
             # In float: on uint8 the luma would be truncated to whole levels before resizing.
             image = tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))
-        image = tf.image.resize(image, self.image_size, method="bilinear", antialias=True)
-        return tf.clip_by_value(image, 0.0, 255.0)
+        return resize_image(image, self.image_size)
 
     def call(self, inputs):
         return tf.map_fn(
