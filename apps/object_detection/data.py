@@ -9,6 +9,7 @@ stream that changes every epoch, so runs are reproducible.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from tfapps.pipelines.detection_data import (
     read_detection_dataset,
     split_records,
 )
+from tfapps.pipelines.reader import scan_images
 
 __all__ = ["image_batches", "make_dataset", "read_split", "train_val_records"]
 
@@ -32,7 +34,12 @@ logger = logging.getLogger(__name__)
 
 
 def read_split(config: Any, path: str, class_names: Sequence[str] | None = None) -> DetectionDataset:
-    """Read one dataset with the config's format, image folder and split; log its data report."""
+    """Read one dataset with the config's format, image folder and split; log its data report.
+
+    Every image is also decoded once by TensorFlow (the decoder training uses): a file whose
+    header reads but whose data is corrupt or truncated is left out with a warning naming it,
+    instead of failing an epoch halfway (`undecodable_images` of `evaluate` counts them).
+    """
     d = config.data
     dataset = read_detection_dataset(
         path,
@@ -42,7 +49,17 @@ def read_split(config: Any, path: str, class_names: Sequence[str] | None = None)
         split=d.split or None,
     )
     logger.info("%s", dataset.report.summary())
-    return dataset
+    ok, _ = scan_images([r.image_path for r in dataset.records])
+    if ok.all():
+        return dataset
+    bad = [r.image_path for r, good in zip(dataset.records, ok, strict=True) if not good]
+    logger.warning(
+        "Skipping %d image(s) TensorFlow cannot decode (corrupt or truncated): %s",
+        len(bad),
+        ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""),
+    )
+    kept = tuple(r for r, good in zip(dataset.records, ok, strict=True) if good)
+    return dataclasses.replace(dataset, records=kept)
 
 
 def train_val_records(config: Any) -> tuple[DetectionDataset, list[DetectionRecord], list[DetectionRecord]]:

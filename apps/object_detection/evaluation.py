@@ -123,15 +123,43 @@ def coco_metrics(
             "ap_50": ap_50,
             "gt_boxes": int(gt_counts[i]),
             "detections": int(found_counts[i]),
+            # Precision at IoU 0.5 on COCO's 101 recall points (-1 where recall is never reached).
+            "precision_50": at_50.tolist(),
         }
         if not np.isnan(ap):
             metrics[f"ap/{name}"] = ap
     return metrics, per_class
 
 
+def _plot_precision_recall(per_class: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    recall = np.linspace(0, 1, 101)  # COCOeval's recall thresholds
+    for name, row in per_class.items():
+        precision = np.asarray(row.get("precision_50", []), float)
+        if precision.size == recall.size and (precision > -1).any():
+            reached = precision > -1
+            ax.plot(recall[reached], precision[reached], label=f"{name} (AP50 {row['ap_50']:.2f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title("Precision-recall at IoU 0.5")
+    if ax.lines:
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def write_report(out_dir: Path, metrics: dict[str, float], per_class: dict[str, dict[str, float]]) -> None:
-    """Write `metrics.json` and `per_class.csv`."""
+    """Write `metrics.json`, `per_class.csv` and `precision_recall.png` (IoU 0.5, per class)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    _plot_precision_recall(per_class, out_dir / "precision_recall.png")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
     with (out_dir / "per_class.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)

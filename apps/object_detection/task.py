@@ -120,6 +120,7 @@ class ObjectDetectionTask:
         report = dataset.report
         metrics["images"] = float(len(records))
         metrics["skipped_images"] = float(report.missing_images + report.unreadable_images)
+        metrics["undecodable_images"] = float(report.images - len(records))
         metrics = {k: float(v) for k, v in metrics.items()}
         out = Path(out_dir)
         write_report(out, metrics, per_class)

@@ -91,3 +91,5 @@ def test_report_and_examples_are_written(records: list[DetectionRecord], tmp_pat
     assert json.loads((out / "metrics.json").read_text())["map"] == pytest.approx(1.0)
     assert (out / "per_class.csv").read_text().splitlines()[0] == "class,gt_boxes,detections,ap,ap_50"
     assert sorted(p.name for p in (out / "examples").iterdir()) == ["00_a.png", "01_b.png"]
+    assert (out / "precision_recall.png").stat().st_size > 0
+    assert per_class["cat"]["precision_50"][0] == pytest.approx(1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,3 +107,19 @@ def test_served_boxes_are_in_each_original_image_pixels() -> None:
         np.testing.assert_allclose(found, boxes.numpy() * [sy, sx, sy, sx], atol=1e-3)
         assert sorted(out["labels"][image, :2].numpy().tolist()) == [b"disc", b"square"]
         assert out["labels"][image, 2:].numpy().tolist() == [b""] * 8  # past num_detections
+
+
+def test_truncated_images_are_left_out_before_training(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    labels = write_shapes_detection(tmp_path, images=6)
+    broken = tmp_path / "images" / "002.png"
+    broken.write_bytes(broken.read_bytes()[:80])  # the header still reads; the pixels do not
+    config = TASK.resolve_data(_config(str(labels)))
+    with caplog.at_level("WARNING"):
+        dataset = detection_data.read_split(config, str(labels))
+    assert len(dataset.records) == 5 and str(broken) not in [r.image_path for r in dataset.records]
+    assert "002.png" in caplog.text
+    batches = detection_data.make_dataset(list(dataset.records), 2, config, training=True, batch_size=5)
+    images, _ = next(iter(batches))  # a full pass over the kept images decodes cleanly
+    assert images.shape[0] == 5
