@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from tfapps.apps.config import with_values
+from tfapps.apps.errors import ConfigError
 from tfapps.apps.object_detection import data as detection_data
 from tfapps.apps.object_detection.config import PRESETS, DetectionConfig
 from tfapps.apps.object_detection.evaluation import coco_metrics, write_examples, write_report
@@ -65,9 +66,15 @@ class ObjectDetectionTask:
             convs_per_stage=config.model.convs_per_stage,
         )
         features = backbone(x)
-        backbone_stride = config.data.image_size[0] // features.shape[1]
+        height, width = config.data.image_size
+        backbone_stride = height // features.shape[1]
+        if (features.shape[1] * backbone_stride, features.shape[2] * backbone_stride) != (height, width):
+            raise ConfigError(
+                f"data.image_size must be a multiple of the backbone's stride ({backbone_stride}) so the "
+                f"heat maps line up with the image. Received: data.image_size={[height, width]}"
+            )
         if backbone_stride < config.model.output_stride:
-            raise ValueError(
+            raise ConfigError(
                 f"model.output_stride must be at most the backbone's stride ({backbone_stride}). "
                 f"Received: model.output_stride={config.model.output_stride}"
             )

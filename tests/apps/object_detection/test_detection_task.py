@@ -36,6 +36,16 @@ def test_image_size_must_fit_the_output_stride() -> None:
         _config(**{"data.image_size": "[66,64]"}).validate()  # resolve() may already refuse it
 
 
+def test_image_size_must_fit_the_backbone_stride() -> None:
+    # 68 rows suit the stride-4 heads, but a 4-stage backbone (stride 8) would floor them to 64.
+    config = config_lib.with_values(
+        _config(**{"data.image_size": "[68,64]", "model.widths": "[8,8,8,8]"}),
+        **{"data.class_names": ["a", "b"]},
+    )
+    with pytest.raises(ConfigError, match="multiple of the backbone's stride"):
+        TASK.build_model(config)
+
+
 def test_class_names_come_from_the_annotations(shapes_csv: str) -> None:
     config = TASK.resolve_data(_config(shapes_csv))
     assert config.data.class_names == ("disc", "square")
