@@ -189,8 +189,10 @@ PRESETS: dict[str, dict] = {
     # Two CPU cores, tens of minutes: the raccoon benchmark (bench/raccoon.py).
     "cpu": {
         "data": {"image_size": [192, 192], "max_boxes": 32},
+        # Six stages (stride 32): the receptive field must cover large objects. Five stages reached
+        # map_50 0.58 on raccoon, six 0.76 in the same time (bench/raccoon.py).
         "model": {
-            "widths": [32, 64, 128, 128, 256],
+            "widths": [32, 64, 96, 128, 192, 256],
             "output_stride": 4,
             "neck_channels": 64,
             "head_channels": 32,
