@@ -133,3 +133,35 @@ def test_truncated_images_are_left_out_before_training(
     batches = detection_data.make_dataset(list(dataset.records), 2, config, training=True, batch_size=5)
     images, _ = next(iter(batches))  # a full pass over the kept images decodes cleanly
     assert images.shape[0] == 5
+
+
+def test_export_uses_only_core_tensorflow_ops(tmp_path: Path) -> None:
+    # Stock tensorflow_model_server has core TensorFlow ops (and tensorflow-text's); list every op
+    # of the exported graph and its functions, and look each up in a process that loads nothing else.
+    import json
+    import subprocess
+    import sys
+
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from tfapps.serving.export import export_model
+
+    config = config_lib.with_values(_config(), **{"data.class_names": ["disc", "square"]})
+    model = TASK.build_model(config)
+    version = export_model(
+        model, TASK.signatures(model, config), TASK.sample_request(config), tmp_path, "det"
+    )
+    saved = saved_model_pb2.SavedModel.FromString((version / "saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0].graph_def
+    ops = {node.op for node in graph.node}
+    ops |= {node.op for function in graph.library.function for node in function.node_def}
+    ops -= {function.signature.name for function in graph.library.function}  # calls of graph functions
+    probe = (
+        "import json, sys; from tensorflow.python.framework import op_def_registry; "
+        "print(json.dumps([op for op in json.loads(sys.argv[1]) if op_def_registry.get(op) is None]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(sorted(ops))], capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert {"CombinedNonMaxSuppression", "DecodeImage", "MaxPool"} <= ops  # NMS and decoding in the graph
