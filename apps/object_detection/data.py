@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfapps.models.heads.centernet import encode_targets
+from tfapps.models.preprocessing.augment import jitter_colour
 from tfapps.models.preprocessing.image import decode_rgb, resize_image
 from tfapps.pipelines.detection_data import (
     DetectionDataset,
@@ -135,16 +136,6 @@ def _flip(image, boxes, seed):
     )
 
 
-def _colour(image, brightness: float, contrast: float, seed):
-    if contrast > 0:
-        factor = tf.random.stateless_uniform([], seed, 1.0 - contrast, 1.0 + contrast)
-        mean = tf.reduce_mean(image, axis=[0, 1], keepdims=True)
-        image = (image - mean) * factor + mean
-    if brightness > 0:
-        image = image + tf.random.stateless_uniform([], seed + 1, -brightness, brightness)
-    return tf.clip_by_value(image, 0.0, 255.0)
-
-
 def _example_fn(config: Any, num_classes: int, training: bool):
     d, a, m = config.data, config.augment, config.model
     size = tuple(d.image_size)
@@ -161,7 +152,7 @@ def _example_fn(config: Any, num_classes: int, training: bool):
         scale = tf.tile(tf.constant(size, tf.float32) / shape, [2])
         image = resize_image(image, size)
         if training:
-            image = _colour(image, a.brightness, a.contrast, seed + 3)
+            image = jitter_colour(image, a.brightness, a.contrast, seed + 3)
         target = encode_targets(boxes * scale, classes, num_boxes, output_size, m.output_stride, num_classes)
         return image, target
 

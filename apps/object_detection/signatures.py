@@ -7,12 +7,10 @@ from the model's input to each image's own width and height.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageDraw
 
+from tfapps.apps.samples import shape_pngs
 from tfapps.models.heads.centernet import decode_detections
 from tfapps.models.preprocessing.image import decode_rgb, resize_image
 from tfapps.serving.export import Signature
@@ -71,16 +69,6 @@ def serving_signatures(model, config) -> dict[str, Signature]:
 
 
 def sample_request(config, count: int = 2) -> dict[str, np.ndarray]:
-    """PNG images of different sizes with a few shapes on them (deterministic)."""
+    """PNG images of different sizes with a square and a disc on them (deterministic)."""
     height, width = config.data.image_size
-    encoded = []
-    for i in range(count):
-        h, w = height + 16 * i, width + 24 * i
-        image = Image.new("RGB", (w, h), (40 + 30 * i, 90, 120))
-        draw = ImageDraw.Draw(image)
-        draw.rectangle([w // 8, h // 6, w // 2, h // 2], fill=(230, 200, 40))
-        draw.ellipse([w // 2, h // 2, w - w // 8, h - h // 8], fill=(200, 40, 60))
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        encoded.append(buffer.getvalue())
-    return {"image_bytes": np.array(encoded, dtype=object)}
+    return {"image_bytes": shape_pngs(height, width, count)}

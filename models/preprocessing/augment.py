@@ -13,7 +13,7 @@ import math
 
 import tensorflow as tf
 
-__all__ = ["ImageAugmenter", "image_augmenter", "mix_batch"]
+__all__ = ["ImageAugmenter", "image_augmenter", "jitter_colour", "mix_batch"]
 
 
 def _seed_tensor(seed) -> tf.Tensor:
@@ -162,3 +162,21 @@ def mix_batch(images, labels, *, mode: str, alpha: float, seed) -> tuple[tf.Tens
     mixed = images * (1.0 - box) + partner_images * box
     area = tf.cast((y1 - y0) * (x1 - x0), tf.float32) / tf.cast(height * width, tf.float32)
     return mixed, (1.0 - area) * labels + area * partner_labels
+
+
+def jitter_colour(image: tf.Tensor, brightness: float, contrast: float, seed) -> tf.Tensor:
+    """Random contrast (about the image mean) then brightness change of one 0..255 float image.
+
+    Args:
+        image: `[h, w, c]` float32 in 0..255.
+        brightness: maximum added or subtracted value, in 0..255 units; 0 disables.
+        contrast: maximum relative contrast change; 0 disables.
+        seed: stateless seed `[2]` (the draws use `seed` and `seed + 1`).
+    """
+    if contrast > 0:
+        factor = tf.random.stateless_uniform([], seed, 1.0 - contrast, 1.0 + contrast)
+        mean = tf.reduce_mean(image, axis=[0, 1], keepdims=True)
+        image = (image - mean) * factor + mean
+    if brightness > 0:
+        image = image + tf.random.stateless_uniform([], seed + 1, -brightness, brightness)
+    return tf.clip_by_value(image, 0.0, 255.0)

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfapps.models.preprocessing.augment import image_augmenter, mix_batch
+from tfapps.models.preprocessing.augment import image_augmenter, jitter_colour, mix_batch
 from tfapps.models.preprocessing.image import DecodeImage
 
 LOSSLESS = ("PNG", "BMP", "GIF")
@@ -227,3 +227,13 @@ def test_cutmix_label_weights_equal_pasted_areas(seed):
         shares = [(mixed[i, ..., 0] == v).mean() for v in values]
         np.testing.assert_allclose(shares, soft[i], atol=1e-6)
         assert np.isin(mixed[i], values).all()  # pasted, never blended
+
+
+def test_jitter_colour_is_bounded_and_seeded() -> None:
+    image = tf.fill([4, 4, 3], 100.0)
+    seed = tf.constant([1, 2], tf.int64)
+    a, b = jitter_colour(image, 20.0, 0.2, seed), jitter_colour(image, 20.0, 0.2, seed)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())  # same seed, same draw
+    assert 80.0 <= float(a[0, 0, 0]) <= 120.0  # a flat image only moves by the brightness shift
+    assert float(tf.reduce_max(jitter_colour(tf.fill([2, 2, 3], 250.0), 20.0, 0.0, seed + 5))) <= 255.0
+    np.testing.assert_array_equal(jitter_colour(image, 0.0, 0.0, seed).numpy(), image.numpy())
