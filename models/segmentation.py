@@ -59,9 +59,9 @@ def _check_input_shape(input_shape, multiple: int, model: str) -> tuple:
     return input_shape
 
 
-def _conv_bn_relu(x, filters: int, name: str, kernel_size: int = 3):
+def _conv_bn_relu(x, filters: int, name: str, kernel_size: int = 3, momentum: float = 0.99):
     x = keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -71,6 +71,7 @@ def unet(
     base_filters: int = 32,
     depth: int = 4,
     dropout: float = 0.0,
+    batch_norm_momentum: float = 0.99,
     name: str = "unet",
 ) -> keras.Model:
     """Build a U-Net (Ronneberger et al., 2015) with batch norm and same padding.
@@ -90,6 +91,9 @@ def unet(
         depth: number of down-sampling steps (the bottleneck runs at stride `2**depth`).
         dropout: dropout rate after the bottleneck (the original paper's "drop-out at the end of
             the contracting path"); 0 for none.
+        batch_norm_momentum: momentum of the batch-norm moving statistics. Keras' 0.99 needs
+            several hundred steps before inference statistics settle; small datasets (tens of
+            steps per epoch) want ~0.9.
         name: model name.
 
     Returns:
@@ -112,24 +116,24 @@ def unet(
     skips = []
     for level in range(depth):
         filters = base_filters * 2**level
-        x = _conv_bn_relu(x, filters, f"enc{level}_block0")
-        x = _conv_bn_relu(x, filters, f"enc{level}_block1")
+        x = _conv_bn_relu(x, filters, f"enc{level}_block0", momentum=batch_norm_momentum)
+        x = _conv_bn_relu(x, filters, f"enc{level}_block1", momentum=batch_norm_momentum)
         skips.append(x)
         x = keras.layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
 
     filters = base_filters * 2**depth
-    x = _conv_bn_relu(x, filters, "bottleneck_block0")
-    x = _conv_bn_relu(x, filters, "bottleneck_block1")
+    x = _conv_bn_relu(x, filters, "bottleneck_block0", momentum=batch_norm_momentum)
+    x = _conv_bn_relu(x, filters, "bottleneck_block1", momentum=batch_norm_momentum)
     if dropout > 0.0:
         x = keras.layers.Dropout(dropout, name="bottleneck_dropout")(x)
 
     for level in reversed(range(depth)):
         filters = base_filters * 2**level
         x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"dec{level}_upsample")(x)
-        x = _conv_bn_relu(x, filters, f"dec{level}_up")
+        x = _conv_bn_relu(x, filters, f"dec{level}_up", momentum=batch_norm_momentum)
         x = keras.layers.Concatenate(name=f"dec{level}_concat")([skips[level], x])
-        x = _conv_bn_relu(x, filters, f"dec{level}_block0")
-        x = _conv_bn_relu(x, filters, f"dec{level}_block1")
+        x = _conv_bn_relu(x, filters, f"dec{level}_block0", momentum=batch_norm_momentum)
+        x = _conv_bn_relu(x, filters, f"dec{level}_block1", momentum=batch_norm_momentum)
 
     logits = keras.layers.Conv2D(num_classes, 1, dtype="float32", name="logits")(x)
     return keras.Model(inputs, logits, name=name)
