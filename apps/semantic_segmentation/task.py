@@ -38,6 +38,28 @@ __all__ = ["SemanticSegmentationTask"]
 logger = logging.getLogger(__name__)
 
 
+def _plot_iou(metrics: dict[str, float], names: list[str], path: Path) -> None:
+    """A bar per class (IoU; classes absent from ground truth and predictions left empty)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    values = [metrics.get(f"iou/{name}", 0.0) for name in names]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(names) + 1.5), 3.5))
+    ax.bar(range(len(names)), values, color="tab:blue")
+    ax.axhline(
+        metrics["mean_iou"], color="tab:red", linestyle="--", label=f"mean IoU {metrics['mean_iou']:.3f}"
+    )
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("IoU")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 class SemanticSegmentationTask:
     """Image + mask pairs → U-Net or DeepLabV3 → `image_bytes` in, class masks out."""
 
@@ -150,6 +172,7 @@ class SemanticSegmentationTask:
             for i, name in enumerate(names):
                 writer.writerow([name, int(confusion[i].sum()), metrics.get(f"iou/{name}", "")])
         (out / "data_report.txt").write_text(dataset.report.summary() + "\n")
+        _plot_iou(metrics, names, out / "per_class_iou.png")
         logger.info("mean IoU %.3f, pixel accuracy %.3f", metrics["mean_iou"], metrics["pixel_accuracy"])
         return metrics
 

@@ -22,3 +22,11 @@ def test_segmenter_finds_unseen_shapes(tmp_path: Path) -> None:
     # An untrained or misaligned model scores ~0.3 (background only); a trained one far more.
     assert metrics["mean_iou"] >= 0.6, metrics
     assert metrics["iou/disc"] > 0.4 and metrics["iou/square"] > 0.4, metrics
+    artefacts = {p.name for p in (tmp_path / "run" / "eval").iterdir()}
+    assert {
+        "metrics.json",
+        "per_class.csv",
+        "per_class_iou.png",
+        "confusion_matrix.json",
+        "examples",
+    } <= artefacts
