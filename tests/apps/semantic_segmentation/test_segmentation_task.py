@@ -125,3 +125,16 @@ def test_export_uses_only_core_tensorflow_ops(tmp_path: Path) -> None:
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
     assert {"EncodePng", "ArgMax"} <= ops
+
+
+def test_deeplab_v3_builds_from_config_and_serves_full_size_masks() -> None:
+    config = config_lib.with_values(
+        _config(**{"model.architecture": "deeplab_v3", "data.image_size": "[64,64]"}),
+        **{"data.class_names": ["a", "b"], "data.palette": [[0, 0, 0], [9, 9, 9]]},
+    )
+    config.validate()
+    model = TASK.build_model(config)
+    assert model.output_shape == (None, 64, 64, 2)
+    out = segment_fn(model, config)(tf.constant([_png(50, 70)]))
+    assert out["mask"].shape == (1, 64, 64)
+    assert Image.open(io.BytesIO(out["mask_png_bytes"].numpy()[0])).size == (70, 50)
