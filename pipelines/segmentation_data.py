@@ -55,6 +55,7 @@ from PIL import Image
 
 from tfapps.apps.errors import DataError, InvalidArgumentError, NotFoundError
 from tfapps.pipelines.reader import IMAGE_EXTENSIONS, SPLIT_NAMES
+from tfapps.pipelines.splits import split_records
 
 __all__ = [
     "CAMVID_CLASSES",
@@ -514,42 +515,6 @@ def read_segmentation_dataset(
     )
     logger.info("%s", report.summary())
     return dataset
-
-
-def split_records(
-    records: Sequence[SegmentationRecord], fraction: float, seed: int = 0
-) -> tuple[tuple[SegmentationRecord, ...], tuple[SegmentationRecord, ...]]:
-    """Split records deterministically into `(kept, held_out)`, e.g. to make a validation split.
-
-    The held-out part is `round(fraction * len(records))` records (at least one, and at least one
-    kept), chosen by `seed` among the records sorted by image path, so the result does not depend
-    on the order the files were listed in. Both parts keep the input order.
-
-    Args:
-        records: the records to split (at least two).
-        fraction: the share to hold out, strictly between 0 and 1.
-        seed: the random seed; the same seed and records give the same split.
-
-    Returns:
-        `(kept, held_out)` tuples of records.
-
-    Raises:
-        InvalidArgumentError: `fraction` outside (0, 1) or fewer than two records.
-    """
-    if not 0 < fraction < 1:
-        raise InvalidArgumentError(
-            f"The held-out fraction must be strictly between 0 and 1. Received: fraction={fraction}"
-        )
-    if len(records) < 2:
-        raise InvalidArgumentError(
-            f"Splitting needs at least two records. Received: len(records)={len(records)}"
-        )
-    held_out_count = min(max(round(fraction * len(records)), 1), len(records) - 1)
-    by_path = sorted(range(len(records)), key=lambda i: records[i].image_path)
-    shuffled = np.random.default_rng(seed).permutation(by_path)
-    held_out = set(shuffled[:held_out_count].tolist())
-    kept = tuple(r for i, r in enumerate(records) if i not in held_out)
-    return kept, tuple(r for i, r in enumerate(records) if i in held_out)
 
 
 # ------------------------------------------------------------------------------ layout detection
