@@ -521,8 +521,6 @@ def test_detection_record_checks_shapes_and_freezes_its_arrays():
 
 @pytest.mark.shared_data
 def test_raccoon_csv_splits_and_voc_annotations_read_cleanly():
-    if not RACCOON.is_dir():
-        pytest.skip(f"needs the raccoon dataset at {RACCOON}")
     for name, images in (("train_labels.csv", 160), ("test_labels.csv", 40)):
         csv_path = RACCOON / "data" / name
         with csv_path.open(newline="") as handle:

@@ -500,8 +500,6 @@ def test_split_records_is_deterministic_disjoint_and_independent_of_input_order(
 
 @pytest.mark.shared_data
 def test_camvid_subset_reads_cleanly_with_its_classes_and_unlabelled_ignored():
-    if not CAMVID.is_dir():
-        pytest.skip(f"needs the CamVid subset at {CAMVID}")
     data = read_segmentation_dataset(CAMVID, split="train", class_names=CAMVID_CLASSES, ignore_index=11)
     assert data.layout == "camvid" and len(data) == 62
     assert data.class_names == CAMVID_CLASSES and data.report.issues() == {}
