@@ -40,10 +40,20 @@ from xml.etree import ElementTree
 
 import numpy as np
 import yaml
-from PIL import Image
 
 from tfapps.apps.errors import DataError, InvalidArgumentError, NotFoundError
-from tfapps.pipelines.reader import IMAGE_EXTENSIONS, SPLIT_NAMES
+from tfapps.pipelines.dataset_files import (
+    HeaderRead,
+    checked_class_names,
+    count_noun,
+    describe_path,
+    first_dir,
+    first_file,
+    read_image_header,
+    read_only_array,
+    split_aliases,
+)
+from tfapps.pipelines.reader import IMAGE_EXTENSIONS
 from tfapps.pipelines.splits import split_records
 
 __all__ = [
@@ -127,11 +137,11 @@ class DetectionRecord:
     difficult: np.ndarray | None = None
 
     def __post_init__(self):
-        boxes = _read_only(self.boxes, np.float32)
+        boxes = read_only_array(self.boxes, np.float32)
         if boxes.size == 0:
             boxes = boxes.reshape(0, 4)
-        classes = _read_only(self.classes, np.int32)
-        difficult = None if self.difficult is None else _read_only(self.difficult, np.bool_)
+        classes = read_only_array(self.classes, np.int32)
+        difficult = None if self.difficult is None else read_only_array(self.difficult, np.bool_)
         lengths = [len(classes)] + ([] if difficult is None else [len(difficult)])
         if boxes.ndim != 2 or boxes.shape[1] != 4 or classes.ndim != 1 or set(lengths) != {len(boxes)}:
             raise InvalidArgumentError(
@@ -207,8 +217,8 @@ class DetectionDataReport:
         split = f" (split '{self.split}')" if self.split else ""
         lines = [
             f"{self.format.upper()} detection data from {self.source}{split}: "
-            f"{_count(self.images, 'image')}, {_count(self.boxes, 'box')}, "
-            f"{_count(len(self.boxes_per_class), 'class')}."
+            f"{count_noun(self.images, 'image')}, {count_noun(self.boxes, 'box')}, "
+            f"{count_noun(len(self.boxes_per_class), 'class')}."
         ]
         if self.boxes_per_class:
             counts = ", ".join(f"{name} {count}" for name, count in self.boxes_per_class.items())
@@ -288,7 +298,7 @@ def detect_format(path: str | Path) -> str:
             return name
     expected = "; ".join(_LAYOUT_HINTS[name] for name in FORMATS)
     raise InvalidArgumentError(
-        f"Cannot tell the detection data format: found {_describe(root)}. Expected one of: {expected}. "
+        f"Cannot tell the detection data format: found {describe_path(root)}. Expected one of: {expected}. "
         f"Received: path='{path}'"
     )
 
@@ -332,7 +342,7 @@ def read_detection_dataset(
     root = _existing_path(path)
     options = _ReadOptions(
         image_dir=_existing_image_dir(image_dir),
-        class_names=_checked_class_names(class_names),
+        class_names=checked_class_names(class_names),
         split=split,
     )
     split_folder = _split_folder(root, split)
@@ -407,11 +417,6 @@ class _Annotations:
 class _BoxFit(NamedTuple):
     issue: str | None  # a report field, or None for a box kept as written
     corners: tuple[float, float, float, float] | None  # ymin, xmin, ymax, xmax inside the image
-
-
-class _HeaderRead(NamedTuple):
-    size: tuple[int, int] | None  # (width, height)
-    error: str
 
 
 class _Tally:
@@ -512,19 +517,9 @@ def _locate_images(images: Iterable[_RawImage], tally: _Tally) -> dict[Path, lis
     return located
 
 
-def _read_image_headers(paths: list[Path]) -> dict[Path, _HeaderRead]:
+def _read_image_headers(paths: list[Path]) -> dict[Path, HeaderRead]:
     with ThreadPoolExecutor(max_workers=_HEADER_READ_THREADS) as pool:
-        return dict(zip(paths, pool.map(_read_image_header, paths), strict=True))
-
-
-def _read_image_header(path: Path) -> _HeaderRead:
-    """The image size from its header (PIL opens lazily: no pixel decode), or why it failed."""
-    try:
-        with Image.open(path) as image:
-            return _HeaderRead(image.size, "")
-    # PIL reports a broken or unknown header with any of these, depending on the plugin.
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        return _HeaderRead(None, f"{type(error).__name__}: {error}")
+        return dict(zip(paths, pool.map(read_image_header, paths), strict=True))
 
 
 def _note_size_mismatch(entries: Sequence[_RawImage], size: tuple[int, int], tally: _Tally) -> None:
@@ -618,7 +613,7 @@ def _no_images_error(report: DetectionDataReport, options: _ReadOptions) -> Data
 def _find_coco_json(root: Path) -> Path | None:
     if root.is_file():
         return root if root.suffix.lower() == ".json" else None
-    return _first_file(root, _COCO_FILE_NAMES)
+    return first_file(root, _COCO_FILE_NAMES)
 
 
 def _read_coco(root: Path, options: _ReadOptions) -> _Annotations:
@@ -763,7 +758,7 @@ def _voc_xml_paths(layout: _VocLayout, split: str | None, root: Path) -> tuple[l
         return sorted(p for p in layout.annotation_dir.iterdir() if _is_xml(p)), []
     if layout.split_dir is None:
         raise _split_not_found(split, root, "a split folder, or ImageSets/Main/<split>.txt (VOC devkit)")
-    list_file = _first_file(layout.split_dir, [f"{alias}.txt" for alias in _split_aliases(split)])
+    list_file = first_file(layout.split_dir, [f"{alias}.txt" for alias in split_aliases(split)])
     if list_file is None:
         available = sorted(p.stem for p in layout.split_dir.glob("*.txt") if "_" not in p.stem)
         raise _split_not_found(split, root, f"ImageSets/Main/<split>.txt among: {', '.join(available)}")
@@ -850,10 +845,10 @@ class _YoloLayout:
 def _find_yolo_layout(root: Path) -> _YoloLayout | None:
     if root.is_file():
         return _YoloLayout(root.parent, root) if root.suffix.lower() in (".yaml", ".yml") else None
-    yaml_path = _first_file(root, _YOLO_YAML_NAMES)
+    yaml_path = first_file(root, _YOLO_YAML_NAMES)
     if (root / "images").is_dir() and (root / "labels").is_dir():
         # A split folder (<dataset>/train/images) keeps data.yaml one level up.
-        return _YoloLayout(root, yaml_path or _first_file(root.parent, _YOLO_YAML_NAMES))
+        return _YoloLayout(root, yaml_path or first_file(root.parent, _YOLO_YAML_NAMES))
     return _YoloLayout(root, yaml_path) if yaml_path else None
 
 
@@ -897,10 +892,10 @@ def _is_int_like(value: Any) -> bool:
 def _yolo_image_paths(layout: _YoloLayout, config: dict, split: str | None) -> list[Path]:
     if split is None:
         return _list_images(_existing_dir(layout.root / "images", "YOLO images folder"))
-    entry = next((config[alias] for alias in _split_aliases(split) if config.get(alias)), None)
+    entry = next((config[alias] for alias in split_aliases(split) if config.get(alias)), None)
     if entry is not None:
         return _yolo_entry_images(entry, _yolo_base(layout, config), layout.yaml_path)
-    folder = _first_dir(layout.root / "images", _split_aliases(split))
+    folder = first_dir(layout.root / "images", split_aliases(split))
     if folder is None:
         raise _split_not_found(split, layout.root, "a data.yaml entry, images/<split>/ or a split folder")
     return _list_images(folder)
@@ -1013,9 +1008,7 @@ def _pick_csv(csv_files: tuple[Path, ...], root: Path, split: str | None) -> Pat
         return root
     if split is not None:
         wanted = {
-            f"{alias}{suffix}"
-            for alias in _split_aliases(split)
-            for suffix in ("", "_labels", "_annotations")
+            f"{alias}{suffix}" for alias in split_aliases(split) for suffix in ("", "_labels", "_annotations")
         }
         chosen = next((p for p in csv_files if p.stem.lower() in wanted), None)
         if chosen is None:
@@ -1136,54 +1129,20 @@ def _existing_dir(folder: Path, what: str) -> Path:
     return folder
 
 
-def _checked_class_names(class_names: Sequence[str] | None) -> tuple[str, ...] | None:
-    if class_names is None:
-        return None
-    names = (class_names,) if isinstance(class_names, str) else tuple(class_names)
-    if isinstance(class_names, str) or not names or not all(isinstance(n, str) and n for n in names):
-        raise InvalidArgumentError(
-            f"class_names must be a non-empty sequence of non-empty strings. Received: class_names={class_names!r}"
-        )
-    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
-    if repeated:
-        raise InvalidArgumentError(
-            f"class_names must be unique; repeated: {', '.join(repeated)}. Received: class_names={class_names!r}"
-        )
-    return names
-
-
 def _located(layout: Any, format: str, root: Path) -> Any:
     """The format's layout at `root`, or a clear error when `format` was named but does not fit."""
     if layout is None:
         raise InvalidArgumentError(
-            f"The path does not hold {format.upper()} detection data: found {_describe(root)}. "
+            f"The path does not hold {format.upper()} detection data: found {describe_path(root)}. "
             f"Expected {_LAYOUT_HINTS[format]}. Received: path='{root}', format='{format}'"
         )
     return layout
 
 
-def _describe(root: Path) -> str:
-    if root.is_file():
-        return f"a file with suffix '{root.suffix}'"
-    entries = sorted(
-        p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not p.name.startswith(".")
-    )
-    if not entries:
-        return "an empty folder"
-    more = f" and {len(entries) - 10} more" if len(entries) > 10 else ""
-    return f"a folder holding {', '.join(entries[:10])}{more}"
-
-
-def _split_aliases(split: str) -> tuple[str, ...]:
-    """The split's name first, then its usual aliases ("val": "validation", "valid", "dev")."""
-    aliases = next((names for names in SPLIT_NAMES.values() if split.lower() in names), ())
-    return tuple(dict.fromkeys((split, *aliases)))
-
-
 def _split_folder(root: Path, split: str | None) -> Path | None:
     if split is None or not root.is_dir():
         return None
-    return _first_dir(root, _split_aliases(split))
+    return first_dir(root, split_aliases(split))
 
 
 def _split_not_found(split: str, root: Path, expected: str) -> NotFoundError:
@@ -1198,14 +1157,6 @@ def _reject_split(split: str | None, root: Path, hint: str) -> None:
         raise InvalidArgumentError(
             f"A split cannot be chosen inside this annotation file: {hint}. Received: path='{root}', split='{split}'"
         )
-
-
-def _first_file(folder: Path, names: Iterable[str]) -> Path | None:
-    return next((folder / name for name in names if (folder / name).is_file()), None)
-
-
-def _first_dir(folder: Path, names: Iterable[str]) -> Path | None:
-    return next((folder / name for name in names if (folder / name).is_dir()), None)
 
 
 def _image_dirs(*folders: Path | None) -> tuple[Path, ...]:
@@ -1269,14 +1220,3 @@ def _malformed(path: Path | None, what: str, problem: str) -> DataError:
     return DataError(
         f"Cannot read the {what} file {getattr(path, 'name', path)}: {problem}. Received: path='{path}'"
     )
-
-
-def _count(count: int, noun: str) -> str:
-    plural = noun + ("es" if noun.endswith(("s", "x")) else "s")
-    return f"{count} {noun if count == 1 else plural}"
-
-
-def _read_only(values: Any, dtype: Any) -> np.ndarray:
-    array = np.array(values, dtype=dtype)  # a copy: the caller's array stays writable
-    array.setflags(write=False)
-    return array

@@ -54,7 +54,17 @@ import numpy as np
 from PIL import Image
 
 from tfapps.apps.errors import DataError, InvalidArgumentError, NotFoundError
-from tfapps.pipelines.reader import IMAGE_EXTENSIONS, SPLIT_NAMES
+from tfapps.pipelines.dataset_files import (
+    checked_class_names,
+    count_noun,
+    describe_path,
+    first_dir,
+    first_file,
+    read_image_header,
+    read_only_array,
+    split_aliases,
+)
+from tfapps.pipelines.reader import IMAGE_EXTENSIONS
 from tfapps.pipelines.splits import split_records
 
 __all__ = [
@@ -276,7 +286,7 @@ class SegmentationDataReport:
 
     def __post_init__(self):
         if self.class_pixel_counts is not None:
-            object.__setattr__(self, "class_pixel_counts", _read_only(self.class_pixel_counts, np.int64))
+            object.__setattr__(self, "class_pixel_counts", read_only_array(self.class_pixel_counts, np.int64))
 
     def issues(self) -> dict[str, int]:
         """The non-zero odd-case counts by field name, in report order."""
@@ -286,8 +296,8 @@ class SegmentationDataReport:
         """A few readable lines: totals, pixels per class, then each odd case with examples."""
         split = f" (split '{self.split}')" if self.split else ""
         lines = [
-            f"{self.layout} segmentation data from {self.source}{split}: {_count(self.images, 'image')}, "
-            f"{_count(len(self.class_names), 'class')} (names: {self.class_names_from}, "
+            f"{self.layout} segmentation data from {self.source}{split}: {count_noun(self.images, 'image')}, "
+            f"{count_noun(len(self.class_names), 'class')} (names: {self.class_names_from}, "
             f"palette: {self.palette_from}), ignore_index {self.ignore_index}."
         ]
         if self.class_pixel_counts is None:
@@ -374,7 +384,7 @@ def load_image_size(path: str | Path) -> tuple[int, int]:
     Raises:
         DataError: the file cannot be opened or is not an image PIL knows.
     """
-    header = _read_image_header(Path(path))
+    header = read_image_header(Path(path))
     if header.size is None:
         raise DataError(
             f"Cannot read the image header of {Path(path).name}: {header.error}. Expected an image file "
@@ -489,7 +499,7 @@ def read_segmentation_dataset(
     root = _existing_dir(path)
     split = _checked_split(split)
     ignore_index = _checked_ignore_index(ignore_index)
-    names_argument = _checked_class_names(class_names)
+    names_argument = checked_class_names(class_names)
     palette_argument = None if palette is None else _checked_palette(palette, names_argument)
     layout = _find_layout(root, split)
     tally = _Tally(root)
@@ -537,11 +547,11 @@ def _find_layout(root: Path, split: str | None) -> _Layout:
         if layout is not None:
             return layout
         raise _no_layout_error(root, split)
-    aliases = _split_aliases(split)
+    aliases = split_aliases(split)
     layout = _layout_with_split(root, split, aliases)
     if layout is not None:
         return layout
-    folder = _first_dir(root, aliases)
+    folder = first_dir(root, aliases)
     if folder is not None:
         inner = _layout_without_split(folder)
         if inner is not None:
@@ -563,7 +573,7 @@ def _layout_with_split(root: Path, split: str, aliases: tuple[str, ...]) -> _Lay
     if _is_voc(root):
         split_dir = root / "ImageSets" / "Segmentation"
         list_file = (
-            _first_file(split_dir, [f"{alias}.txt" for alias in aliases]) if split_dir.is_dir() else None
+            first_file(split_dir, [f"{alias}.txt" for alias in aliases]) if split_dir.is_dir() else None
         )
         if list_file is None:
             available = sorted(p.stem for p in split_dir.glob("*.txt")) if split_dir.is_dir() else []
@@ -571,10 +581,10 @@ def _layout_with_split(root: Path, split: str, aliases: tuple[str, ...]) -> _Lay
                 split, root, f"ImageSets/Segmentation/<split>.txt among: {', '.join(available) or 'none'}"
             )
         return _Layout("voc", ((root / "JPEGImages", root / "SegmentationClass"),), (root,), list_file)
-    mask_dir = _first_dir(root, _MASK_DIR_NAMES)
+    mask_dir = first_dir(root, _MASK_DIR_NAMES)
     if (root / "images").is_dir() and mask_dir is not None:
-        image_split = _first_dir(root / "images", aliases)
-        mask_split = _first_dir(mask_dir, aliases)
+        image_split = first_dir(root / "images", aliases)
+        mask_split = first_dir(mask_dir, aliases)
         if image_split is not None and mask_split is not None:
             return _Layout("images_masks", ((image_split, mask_split),), (root,))
         if image_split is not None:
@@ -585,7 +595,7 @@ def _layout_with_split(root: Path, split: str, aliases: tuple[str, ...]) -> _Lay
 def _layout_without_split(root: Path) -> _Layout | None:
     if _is_voc(root):
         return _Layout("voc", ((root / "JPEGImages", root / "SegmentationClass"),), (root,))
-    mask_dir = _first_dir(root, _MASK_DIR_NAMES)
+    mask_dir = first_dir(root, _MASK_DIR_NAMES)
     if (root / "images").is_dir() and mask_dir is not None:
         return _Layout("images_masks", ((root / "images", mask_dir),), (root,))
     annot = root.parent / f"{root.name}annot"
@@ -610,7 +620,7 @@ def _camvid_pairs(root: Path) -> tuple[tuple[Path, Path], ...]:
 
 
 def _no_layout_error(root: Path, split: str | None) -> Exception:
-    described = _describe(root)
+    described = describe_path(root)
     if described == "an empty folder":
         return DataError(
             f"The segmentation data folder is empty. Expected one of: {'; '.join(_LAYOUT_HINTS.values())}. "
@@ -954,27 +964,13 @@ def _mask_ids(image: Image.Image, lookup: _ColorLookup | None) -> tuple[np.ndarr
 # -------------------------------------------------------------------- reading and checking files
 
 
-class _HeaderRead(NamedTuple):
-    size: tuple[int, int] | None  # (width, height)
-    error: str
-
-
-def _read_image_header(path: Path) -> _HeaderRead:
-    """The image size from its header (PIL opens lazily: no pixel decode), or why it failed."""
-    try:
-        with Image.open(path) as image:
-            return _HeaderRead(image.size, "")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        return _HeaderRead(None, f"{type(error).__name__}: {error}")
-
-
 def _read_files(
     pairs: Sequence[_Pair], classes: _Classes, ignore_index: int, decode: bool, tally: _Tally
 ) -> tuple[list[SegmentationRecord], dict[_Pair, _MaskRead]]:
     """Records of the readable pairs (of matching size, when decoding), and each kept mask's ids."""
     lookup = classes.lookup(ignore_index)
     with ThreadPoolExecutor(max_workers=_READ_THREADS) as pool:
-        headers = list(pool.map(lambda pair: _read_image_header(pair.image), pairs))
+        headers = list(pool.map(lambda pair: read_image_header(pair.image), pairs))
         masks = list(
             pool.map(lambda pair: _read_mask(pair.mask, lookup, ignore_index), pairs) if decode else []
         )
@@ -1009,7 +1005,7 @@ def _colour_masks_error(colored: Sequence[_Pair], classes: _Classes, tally: _Tal
     examples = ", ".join(tally.name(pair.mask) for pair in colored[:MAX_EXAMPLES])
     source = "inferred from the masks" if classes.names is None else f"from {classes.names_from}"
     return DataError(
-        f"{_count(len(colored), 'mask')} are colour (RGB) masks, e.g. {examples}, but no palette says which "
+        f"{count_noun(len(colored), 'mask')} are colour (RGB) masks, e.g. {examples}, but no palette says which "
         f"colour is which class (class names {source}, palette generated). Expected 'L' or 'P' masks of "
         f"class ids, or the colours: palette=[(r, g, b), ...] or a {CLASSES_FILE} with 'name r g b' lines. "
         f"Received: path='{tally.root}', masks={len(colored)}"
@@ -1151,22 +1147,6 @@ def _checked_ignore_index(ignore_index: int) -> int:
     return int(ignore_index)
 
 
-def _checked_class_names(class_names: Sequence[str] | None) -> tuple[str, ...] | None:
-    if class_names is None:
-        return None
-    names = (class_names,) if isinstance(class_names, str) else tuple(class_names)
-    if isinstance(class_names, str) or not names or not all(isinstance(n, str) and n for n in names):
-        raise InvalidArgumentError(
-            f"class_names must be a non-empty sequence of non-empty strings. Received: class_names={class_names!r}"
-        )
-    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
-    if repeated:
-        raise InvalidArgumentError(
-            f"class_names must be unique; repeated: {', '.join(repeated)}. Received: class_names={class_names!r}"
-        )
-    return names
-
-
 def _checked_palette(palette: Sequence[Sequence[int]], names: tuple[str, ...] | None) -> tuple[RGB, ...]:
     def is_rgb(color: Any) -> bool:
         return (
@@ -1201,32 +1181,8 @@ def _checked_palette(palette: Sequence[Sequence[int]], names: tuple[str, ...] | 
     return checked
 
 
-def _describe(root: Path) -> str:
-    entries = sorted(
-        p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not p.name.startswith(".")
-    )
-    if not entries:
-        return "an empty folder"
-    more = f" and {len(entries) - 10} more" if len(entries) > 10 else ""
-    return f"a folder holding {', '.join(entries[:10])}{more}"
-
-
-def _split_aliases(split: str) -> tuple[str, ...]:
-    """The split's name first, then its usual aliases ("val": "validation", "valid", "dev")."""
-    aliases = next((names for names in SPLIT_NAMES.values() if split.lower() in names), ())
-    return tuple(dict.fromkeys((split, *aliases)))
-
-
-def _first_file(folder: Path, names: Iterable[str]) -> Path | None:
-    return next((folder / name for name in names if (folder / name).is_file()), None)
-
-
 def _first_file_in(folders: Iterable[Path], name: str) -> Path | None:
     return next((folder / name for folder in folders if (folder / name).is_file()), None)
-
-
-def _first_dir(folder: Path, names: Iterable[str]) -> Path | None:
-    return next((folder / name for name in names if (folder / name).is_dir()), None)
 
 
 def _unique(*folders: Path) -> tuple[Path, ...]:
@@ -1253,14 +1209,3 @@ def _size(size: tuple[int, int] | None) -> str:
 
 def _percent(count: int, total: int) -> str:
     return f"{100 * count / total:.1f}%" if total else "0%"
-
-
-def _count(count: int, noun: str) -> str:
-    plural = noun + ("es" if noun.endswith(("s", "x")) else "s")
-    return f"{count} {noun if count == 1 else plural}"
-
-
-def _read_only(values: Any, dtype: Any) -> np.ndarray:
-    array = np.array(values, dtype=dtype)  # a copy: the caller's array stays writable
-    array.setflags(write=False)
-    return array
