@@ -9,7 +9,7 @@ import numpy as np
 
 from tfapps.apps.errors import InvalidArgumentError
 
-__all__ = ["split_records"]
+__all__ = ["split_records", "train_and_validation"]
 
 Record = TypeVar("Record", bound=Any)
 
@@ -48,3 +48,24 @@ def split_records(
     held_out = set(shuffled[:held_out_count].tolist())
     kept = tuple(r for i, r in enumerate(records) if i not in held_out)
     return kept, tuple(r for i, r in enumerate(records) if i in held_out)
+
+
+def train_and_validation(
+    records: Sequence[Record], validation: Sequence[Record] | None, fraction: float, seed: int = 0
+) -> tuple[list[Record], list[Record]]:
+    """The training and validation records: `validation` when given (a separate dataset),
+    otherwise a seeded `fraction` of `records` held out (`split_records`), otherwise none.
+
+    Args:
+        records: the training dataset's records.
+        validation: the records of a separate validation dataset, or None.
+        fraction: the share of `records` to hold out when there is no separate dataset; 0 holds
+            out nothing.
+        seed: the split's seed.
+    """
+    if validation is not None:
+        return list(records), list(validation)
+    if fraction > 0 and len(records) > 1:
+        kept, held_out = split_records(records, fraction, seed)
+        return list(kept), list(held_out)
+    return list(records), []

@@ -25,9 +25,9 @@ from tfapps.pipelines.detection_data import (
     DetectionDataset,
     DetectionRecord,
     read_detection_dataset,
-    split_records,
 )
 from tfapps.pipelines.reader import scan_images
+from tfapps.pipelines.splits import train_and_validation
 
 __all__ = ["image_batches", "make_dataset", "read_split", "train_val_records"]
 
@@ -68,14 +68,8 @@ def train_val_records(config: Any) -> tuple[DetectionDataset, list[DetectionReco
     `validation_split` of the training records)."""
     d = config.data
     train = read_split(config, d.train, d.class_names or None)
-    records = list(train.records)
-    if d.val:
-        val = list(read_split(config, d.val, train.class_names).records)
-    elif d.validation_split > 0 and len(records) > 1:
-        records, val = split_records(records, d.validation_split, seed=d.seed)
-        records, val = list(records), list(val)
-    else:
-        val = []
+    val = read_split(config, d.val, train.class_names).records if d.val else None
+    records, val = train_and_validation(train.records, val, d.validation_split, d.seed)
     return train, records, val
 
 

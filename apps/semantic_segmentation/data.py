@@ -23,8 +23,8 @@ from tfapps.pipelines.segmentation_data import (
     SegmentationRecord,
     load_mask,
     read_segmentation_dataset,
-    split_records,
 )
+from tfapps.pipelines.splits import train_and_validation
 
 __all__ = ["make_dataset", "read_split", "train_val_records"]
 
@@ -52,14 +52,8 @@ def train_val_records(
     `validation_split` of the training records)."""
     d = config.data
     train = read_split(config, d.train)
-    records = list(train.records)
-    if d.val:
-        val = list(read_split(config, d.val, train.class_names).records)
-    elif d.validation_split > 0 and len(records) > 1:
-        kept, held_out = split_records(records, d.validation_split, seed=d.seed)
-        records, val = list(kept), list(held_out)
-    else:
-        val = []
+    val = read_split(config, d.val, train.class_names).records if d.val else None
+    records, val = train_and_validation(train.records, val, d.validation_split, d.seed)
     return train, records, val
 
 
