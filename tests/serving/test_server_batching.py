@@ -166,21 +166,28 @@ def test_prometheus_page_is_404_when_monitoring_is_off(model_server: ModelServer
     assert r.status_code == 404
 
 
+def _batching_half_server(export_base: Path, params: Path, **options) -> ModelServer:
+    """The `half` model alone, batched with the parameters file `params`, no file-system polling."""
+    return ModelServer(
+        ServerOptions(
+            model_name="half",
+            model_base_path=export_base / "half",
+            grpc_port=0,
+            rest_port=0,
+            enable_batching=True,
+            batching_parameters_file=params,
+            file_system_poll_wait_seconds=0,
+            **options,
+        )
+    )
+
+
 def test_full_queue_answers_503_and_unavailable(export_base: Path, tmp_path: Path) -> None:
     params = _write(
         tmp_path / "batching.txt",
         "max_batch_size { value: 1 }\nmax_enqueued_batches { value: 1 }\nnum_batch_threads { value: 1 }\n",
     )
-    options = ServerOptions(
-        model_name="half",
-        model_base_path=export_base / "half",
-        grpc_port=0,
-        rest_port=0,
-        enable_batching=True,
-        batching_parameters_file=params,
-        file_system_poll_wait_seconds=0,
-    )
-    with ModelServer(options) as server:
+    with _batching_half_server(export_base, params) as server:
         servable = server.manager.resolve("half").servable
         batcher = server.manager.batcher("half", 2)
         original = servable.predict
@@ -264,17 +271,7 @@ def test_deadlines_answer_504_and_deadline_exceeded(export_base: Path, tmp_path:
         tmp_path / "batching.txt",
         "max_batch_size { value: 8 }\nbatch_timeout_micros { value: 30000000 }\nnum_batch_threads { value: 1 }\n",
     )
-    options = ServerOptions(
-        model_name="half",
-        model_base_path=export_base / "half",
-        grpc_port=0,
-        rest_port=0,
-        enable_batching=True,
-        batching_parameters_file=params,
-        rest_api_timeout_in_ms=200,
-        file_system_poll_wait_seconds=0,
-    )
-    with ModelServer(options) as server:
+    with _batching_half_server(export_base, params, rest_api_timeout_in_ms=200) as server:
         batcher = server.manager.batcher("half", 2)
         base = f"http://127.0.0.1:{server.rest_port}"
         with httpx.Client(base_url=base, timeout=30) as http:
