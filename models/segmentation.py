@@ -5,6 +5,8 @@ Conventions (shared by everything in this module):
 - Models take an already normalised image `[batch, h, w, channels]` and return float32 per-pixel
   *logits* `[batch, h, w, num_classes]` at the input resolution (float32 even under mixed precision).
 - Labels are integer class ids `[batch, h, w]` (or `[batch, h, w, 1]`) in `0..num_classes-1`;
+  the loss and the Keras metric take any spatial rank, e.g. volumes: logits `[batch, d, h, w, C]`
+  with labels `[batch, d, h, w]` (or `[batch, d, h, w, 1]`), "pixels" then being voxels;
   `ignore_index` (255 by default, as in Pascal VOC and Cityscapes) marks void pixels, and so does
   any id outside `0..num_classes-1`. Void pixels count nowhere: not in the loss, not in metrics.
 - Confusion matrices are `[true, predicted]`, void pixels left out. The IoU of a class is
@@ -205,10 +207,14 @@ def deeplab_v3(
     return keras.Model(inputs, logits, name=name)
 
 
-def _labels_and_validity(y_true, num_classes: int, ignore_index: int):
-    """Integer labels `[B, H, W]`, a void mask, and labels with void replaced by class 0."""
+def _labels_and_validity(y_true, num_classes: int, ignore_index: int, logits_rank: int):
+    """Integer labels `[B, *spatial]`, a void mask, and labels with void replaced by class 0.
+
+    `logits_rank` is the rank of the `[B, *spatial, C]` predictions: labels of that same rank
+    carry a trailing axis of size 1, which is dropped.
+    """
     labels = tf.convert_to_tensor(y_true)
-    if labels.shape.rank == 4:
+    if labels.shape.rank == logits_rank:
         labels = tf.squeeze(labels, axis=-1)
     if labels.dtype.is_floating:
         # Keras' Loss casts y_true to the loss dtype; ids up to 2**24 stay exact in float32.
@@ -222,7 +228,9 @@ def _labels_and_validity(y_true, num_classes: int, ignore_index: int):
 class SegmentationLoss(keras.losses.Loss):
     """Per-pixel softmax cross-entropy over non-void pixels, plus an optional soft Dice term.
 
-    Per image, over its non-void pixels `P` (`n = |P|`):
+    Works for any spatial rank: images (logits `[batch, h, w, C]`) or volumes (`[batch, d, h, w,
+    C]`), where "pixels" are voxels and "image" is one example. Per image, over its non-void
+    pixels `P` (`n = |P|`):
 
     - cross-entropy: `(1/n) * sum_P w[y] * CE(y, logits)`, with `w = class_weights` (ones when
       `None`) and, with label smoothing `s`, the target `(1 - s) * onehot(y) + s / C`. Dividing by
@@ -245,8 +253,8 @@ class SegmentationLoss(keras.losses.Loss):
         name, reduction, dtype: as for `keras.losses.Loss`.
 
     Call arguments:
-        y_true: integer class ids `[batch, h, w]` or `[batch, h, w, 1]`.
-        y_pred: logits `[batch, h, w, C]`.
+        y_true: integer class ids `[batch, *spatial]` or `[batch, *spatial, 1]`.
+        y_pred: logits `[batch, *spatial, C]` (`spatial` is `h, w` or `d, h, w`).
 
     Raises:
         ValueError: for bad arguments (wrong number of class weights, negative weights, ...).
@@ -286,10 +294,11 @@ class SegmentationLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         c = self.num_classes
-        _, valid, labels = _labels_and_validity(y_true, c, self.ignore_index)
         logits = tf.cast(y_pred, tf.float32)
+        _, valid, labels = _labels_and_validity(y_true, c, self.ignore_index, logits.shape.rank)
         valid_f = tf.cast(valid, tf.float32)
-        pixels = tf.reduce_sum(valid_f, axis=[1, 2])  # [B]
+        spatial = list(range(1, valid.shape.rank))  # every axis but the batch
+        pixels = tf.reduce_sum(valid_f, axis=spatial)  # [B]
         denominator = tf.maximum(pixels, 1.0)
 
         onehot = tf.one_hot(labels, c, dtype=tf.float32)
@@ -301,15 +310,15 @@ class SegmentationLoss(keras.losses.Loss):
             cross_entropy *= tf.gather(tf.constant(self.class_weights, tf.float32), labels)
         # Select, not multiply: a non-finite logit at a void pixel must not leak into the loss.
         cross_entropy = tf.where(valid, cross_entropy, 0.0)
-        loss = tf.reduce_sum(cross_entropy, axis=[1, 2]) / denominator
+        loss = tf.reduce_sum(cross_entropy, axis=spatial) / denominator
 
         if self.dice_weight > 0.0:
             mask = valid_f[..., None]
             probs = tf.where(valid[..., None], tf.nn.softmax(logits, axis=-1), 0.0)
             onehot *= mask
-            intersection = tf.reduce_sum(probs * onehot, axis=[1, 2])  # [B, C]
-            truth = tf.reduce_sum(onehot, axis=[1, 2])
-            cardinality = tf.reduce_sum(probs, axis=[1, 2]) + truth
+            intersection = tf.reduce_sum(probs * onehot, axis=spatial)  # [B, C]
+            truth = tf.reduce_sum(onehot, axis=spatial)
+            cardinality = tf.reduce_sum(probs, axis=spatial) + truth
             present = tf.cast(truth > 0.0, tf.float32)
             dice = 2.0 * intersection / tf.maximum(cardinality, 1e-6)
             num_present = tf.reduce_sum(present, axis=-1)
@@ -465,9 +474,10 @@ class MeanIoUIgnoringVoid(keras.metrics.Metric):
         name, dtype: as for `keras.metrics.Metric`.
 
     Call arguments (`update_state`):
-        y_true: integer class ids `[batch, h, w]` or `[batch, h, w, 1]`.
-        y_pred: logits (or probabilities) `[batch, h, w, C]`; the class is their argmax.
-        sample_weight: optional per-image or per-pixel weights, broadcast to `[batch, h, w]`.
+        y_true: integer class ids `[batch, *spatial]` or `[batch, *spatial, 1]` (`spatial` is
+            `h, w` for images, `d, h, w` for volumes).
+        y_pred: logits (or probabilities) `[batch, *spatial, C]`; the class is their argmax.
+        sample_weight: optional per-image or per-pixel weights, broadcast to `[batch, *spatial]`.
     """
 
     def __init__(self, num_classes: int, ignore_index: int = 255, name: str = "mean_iou", dtype=None):
@@ -485,14 +495,15 @@ class MeanIoUIgnoringVoid(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         c = self.num_classes
-        _, valid, labels = _labels_and_validity(y_true, c, self.ignore_index)
+        y_pred = tf.convert_to_tensor(y_pred)
+        _, valid, labels = _labels_and_validity(y_true, c, self.ignore_index, y_pred.shape.rank)
         predicted = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
         weights = tf.cast(valid, tf.float32)
         if sample_weight is not None:
             sample_weight = tf.cast(sample_weight, tf.float32)
-            if sample_weight.shape.rank == 4:
+            if sample_weight.shape.rank == y_pred.shape.rank:
                 sample_weight = tf.squeeze(sample_weight, axis=-1)
-            while sample_weight.shape.rank is not None and sample_weight.shape.rank < 3:
+            while sample_weight.shape.rank is not None and sample_weight.shape.rank < weights.shape.rank:
                 sample_weight = sample_weight[..., None]
             weights *= tf.broadcast_to(sample_weight, tf.shape(weights))
         index = tf.reshape(labels * c + tf.where(valid, predicted, 0), [-1])

@@ -6,10 +6,11 @@ from typing import Literal
 
 import keras
 
+from tfapps.models.backbones.cnn3d import resnet3d
 from tfapps.models.backbones.keras_hub_backbones import KERAS_HUB_BACKBONES
 from tfapps.models.backbones.simple_cnn import simple_cnn
 
-__all__ = ["BackboneName", "build_backbone", "is_imagenet_style", "normalise_input"]
+__all__ = ["BackboneName", "build_backbone", "is_imagenet_style", "normalise_input", "resnet3d"]
 
 # ImageNet channel statistics on the 0..1 scale, used by the keras-hub backbones.
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -39,19 +40,26 @@ def build_backbone(
     input_shape: tuple[int, int, int],
     widths: tuple[int, ...] = (32, 64, 128),
     convs_per_stage: int = 2,
+    batch_norm_momentum: float = 0.99,
 ) -> keras.Model:
     """Build a randomly initialised backbone mapping normalised images to a feature map.
 
     Args:
         name: one of `BackboneName`.
         input_shape: `(height, width, channels)`.
-        widths, convs_per_stage: `simple_cnn` shape; ignored by keras-hub backbones.
+        widths, convs_per_stage, batch_norm_momentum: `simple_cnn` settings; ignored by keras-hub
+            backbones.
 
     Raises:
         ValueError: unknown backbone name.
     """
     if name == "simple_cnn":
-        return simple_cnn(input_shape, widths=widths, convs_per_stage=convs_per_stage)
+        return simple_cnn(
+            input_shape,
+            widths=widths,
+            convs_per_stage=convs_per_stage,
+            batch_norm_momentum=batch_norm_momentum,
+        )
     if name in KERAS_HUB_BACKBONES:
         return KERAS_HUB_BACKBONES[name](input_shape)
     raise ValueError(
