@@ -7,8 +7,8 @@ Logs go to stderr, results to stdout. Exit codes: 0 ok, 1 runtime error, 2 usage
     tfapps train TASK --data PATH [--val-data PATH] --run-dir DIR [--preset P] [--config F]... [--set K=V]...
     tfapps evaluate TASK --run-dir DIR --data PATH
     tfapps export TASK --run-dir DIR --export-dir BASE [--name NAME] [--version N]
-    tfapps predict --model-dir BASE/NAME [--signature S] [--output FILE.jsonl] INPUT...
-    tfapps predict --server HOST:PORT [--grpc] --model NAME [--output FILE.jsonl] INPUT...
+    tfapps predict --model-dir BASE/NAME [--signature S] [--output FILE.jsonl] [--output-dir DIR] INPUT...
+    tfapps predict --server HOST:PORT [--grpc] --model NAME [--output FILE.jsonl] [--output-dir DIR] INPUT...
     tfapps serve --port 8500 --rest_api_port 8501 --model_name NAME --model_base_path BASE/NAME
 """
 
@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--signature", default="serving_default")
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--output", help="write JSON lines to this file instead of stdout")
+    predict.add_argument(
+        "--output-dir",
+        help="write per-pixel outputs of DICOM/NIfTI/image inputs (masks, saliency) here: NIfTI with "
+        "the input's affine for NIfTI inputs, PNG for 2D images",
+    )
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
 
     verbs.add_parser(
@@ -172,14 +177,23 @@ def _run(args) -> int:
                     "--server needs --model NAME (the served model's name). Received: --model=None"
                 )
             rows = predict_remote(
-                args.server, args.model, inputs, args.grpc, args.signature, args.batch_size, args.version
+                args.server,
+                args.model,
+                inputs,
+                args.grpc,
+                args.signature,
+                args.batch_size,
+                args.version,
+                output_dir=args.output_dir,
             )
         else:
             if args.model or args.grpc:
                 raise UsageError(
                     "--model and --grpc go with --server, not --model-dir. Received: --model-dir"
                 )
-            rows = predict_files(args.model_dir, inputs, args.signature, args.batch_size, args.version)
+            rows = predict_files(
+                args.model_dir, inputs, args.signature, args.batch_size, args.version, args.output_dir
+            )
         out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115 (closed below)
         failures = 0
         try:

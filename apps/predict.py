@@ -7,11 +7,11 @@ import base64
 import glob
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from tfapps.apps.errors import NotFoundError, TfappsError, UsageError
+from tfapps.apps.errors import InvalidArgumentError, NotFoundError, TfappsError, UsageError
 
 __all__ = ["expand_inputs", "predict_files", "predict_remote", "short_error", "to_jsonable", "version_dir"]
 
@@ -87,19 +87,79 @@ def short_error(err: BaseException) -> str:
     return useful[0] if useful else str(err)
 
 
-def _file_input_alias(inputs: Mapping[str, str], signature_name: str) -> str:
-    """The one string input that file contents go to.
+class _Feed(NamedTuple):
+    """How files become a request: their bytes to a string input, or decoded arrays (DICOM,
+    NIfTI, PNG) to a float input of `rank` (4: `[None, H, W, C]`, 5: `[None, D, H, W, C]`)."""
+
+    alias: str
+    rank: int = 1
+    channels: int | None = None
+
+    @property
+    def is_array(self) -> bool:
+        return self.rank >= 4
+
+
+def _feed_for(inputs: Mapping[str, tuple[str, tuple | None]], signature_name: str) -> _Feed:
+    """The one input that file contents go to.
 
     Args:
-        inputs: input alias → dtype name (`string`, `DT_STRING`, `float`, ...).
+        inputs: input alias → (dtype name: `string`, `DT_STRING`, `float`, ...; declared shape).
+
+    Raises:
+        UsageError: the signature does not take exactly one string input or one float image or
+            volume input.
     """
-    string_inputs = [alias for alias, dtype in inputs.items() if dtype in ("string", "DT_STRING")]
-    if len(inputs) != 1 or len(string_inputs) != 1:
-        raise UsageError(
-            "tfapps predict feeds file contents to a signature with exactly one string input. "
-            f"Received: signature '{signature_name}' inputs={sorted(inputs)}"
+    if len(inputs) == 1:
+        ((alias, (dtype, shape)),) = inputs.items()
+        if dtype in ("string", "DT_STRING"):
+            return _Feed(alias)
+        if dtype in ("float", "DT_FLOAT") and shape is not None and len(shape) in (4, 5):
+            return _Feed(alias, len(shape), shape[-1] if shape[-1] and shape[-1] > 0 else None)
+    raise UsageError(
+        "tfapps predict feeds files to a signature with exactly one string input (file bytes) or "
+        "one float32 image [None, H, W, C] / volume [None, D, H, W, C] input (DICOM, NIfTI and "
+        f"image files are decoded first). Received: signature '{signature_name}' "
+        f"inputs={ {a: d for a, (d, _) in sorted(inputs.items())} }"
+    )
+
+
+def _read_array(path: Path, feed: _Feed):
+    """A medical or image file as a `[1, *spatial, C]` float32 batch for `feed`, and the image."""
+    from tfapps.pipelines.medical_io import read_medical_file
+
+    image = read_medical_file(path)
+    array = np.asarray(image.array, np.float32)
+    spatial = feed.rank - 2
+    if array.ndim == spatial:
+        array = array[..., None]
+    if array.ndim != spatial + 1 or (feed.channels and array.shape[-1] != feed.channels):
+        kind = "2D images" if spatial == 2 else "3D volumes"
+        raise InvalidArgumentError(
+            f"The signature takes {kind} with {feed.channels or 'any number of'} channel(s). "
+            f"Received: {path.name} with shape {list(image.array.shape)}"
         )
-    return string_inputs[0]
+    return array[None], image
+
+
+def _write_spatial_output(name: str, value: np.ndarray, image, source: Path, output_dir: Path) -> Path:
+    """Write a per-voxel output (a mask, a saliency map) next to its input's kind: NIfTI with the
+    input's affine for NIfTI inputs (so it opens aligned in a viewer), PNG for 2D, else NIfTI."""
+    from tfapps.pipelines.medical_io import medical_suffix, write_nifti
+
+    stem = source.name[: -len(medical_suffix(source))] if medical_suffix(source) else source.stem
+    integer = value.dtype.kind in "iub"
+    if value.ndim == 2 and image.kind != "nifti":
+        from PIL import Image
+
+        pixels = value.astype(np.uint8) if integer else np.round(np.clip(value, 0, 1) * 255).astype(np.uint8)
+        path = output_dir / f"{stem}_{name}.png"
+        output_dir.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(path)
+        return path
+    affine = image.affine if image.affine is not None else np.diag([*image.spacing[:3], 1.0][:4])
+    dtype = np.uint8 if integer and value.max(initial=0) < 256 else (np.int32 if integer else np.float32)
+    return write_nifti(output_dir / f"{stem}_{name}.nii.gz", value.astype(dtype), affine)
 
 
 def _rows(
@@ -131,18 +191,54 @@ def _rows(
                     yield {"input": str(path), "error": short_error(err)}
 
 
+_MAX_PRINTED_VALUES = 4096
+
+
+def _array_rows(
+    run: Callable[[dict[str, np.ndarray]], Mapping[str, np.ndarray]],
+    feed: _Feed,
+    inputs: list[Path],
+    output_dir: Path | None,
+) -> Iterator[dict[str, Any]]:
+    """One request per decoded file (sizes differ). Outputs with the input's spatial size (masks,
+    saliency) go to files under `output_dir`; without it, large ones are summarised."""
+    for path in inputs:
+        try:
+            batch, image = _read_array(path, feed)
+            outputs = run({feed.alias: batch})
+        except (TfappsError, OSError) as err:
+            yield {"input": str(path), "error": short_error(err)}
+            continue
+        row: dict[str, Any] = {"input": str(path)}
+        for key, value in sorted(outputs.items()):
+            value = np.asarray(value)[0]
+            if value.shape == batch.shape[1:-1] and output_dir is not None:
+                row[f"{key}_file"] = str(_write_spatial_output(key, value, image, path, output_dir))
+            elif value.size > _MAX_PRINTED_VALUES:
+                row[key] = {"shape": list(value.shape), "omitted": "pass --output-dir to write it to a file"}
+            else:
+                row[key] = to_jsonable(key, value)
+        yield row
+
+
 def predict_files(
     model_dir: str | Path,
     inputs: list[Path],
     signature_name: str = "serving_default",
     batch_size: int = 32,
     version: int | None = None,
+    output_dir: str | Path | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Run a local SavedModel on files: yield `{"input": path, <output>: value, ...}` per input,
     or `{"input": path, "error": ...}`.
 
+    A signature with one string input gets each file's bytes, in batches; one with a float
+    image/volume input (`[None, H, W, C]`, `[None, D, H, W, C]`) gets each DICOM, NIfTI or image
+    file decoded to physical units, one request per file; outputs of the input's spatial size go
+    to `output_dir` (`<output>_file` in the row) — NIfTI with the input's affine for NIfTI inputs.
+
     Raises:
-        UsageError: the signature does not take exactly one string input (the file contents).
+        UsageError: the signature takes neither one string input nor one float image/volume input.
     """
     import tensorflow_text  # noqa: F401  (registers the text ops a SavedModel may use)
 
@@ -150,10 +246,23 @@ def predict_files(
 
     servable = load_servable(version_dir(model_dir, version))
     info = servable.signature(signature_name)
-    alias = _file_input_alias({a: spec.dtype_name for a, spec in info.inputs.items()}, signature_name)
-    yield from _rows(
-        lambda feeds: servable.predict(feeds, signature_name=signature_name), alias, inputs, batch_size
-    )
+    feed = _feed_for({a: (spec.dtype_name, spec.shape) for a, spec in info.inputs.items()}, signature_name)
+
+    def run(feeds):
+        return servable.predict(feeds, signature_name=signature_name)
+
+    if feed.is_array:
+        yield from _array_rows(run, feed, inputs, Path(output_dir) if output_dir else None)
+    else:
+        yield from _rows(run, feed.alias, inputs, batch_size)
+
+
+def _declared_shape(tensor_info: Mapping[str, Any]) -> tuple[int | None, ...] | None:
+    """The dims of a metadata `TensorInfo` JSON (`{"tensor_shape": {"dim": [{"size": "-1"}]}}`)."""
+    shape = tensor_info.get("tensor_shape", {})
+    if shape.get("unknown_rank"):
+        return None
+    return tuple(None if int(d.get("size", -1)) < 0 else int(d["size"]) for d in shape.get("dim", []))
 
 
 def predict_remote(
@@ -165,6 +274,7 @@ def predict_remote(
     batch_size: int = 32,
     version: int | None = None,
     timeout: float = 30.0,
+    output_dir: str | Path | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Send files to a running TF Serving (or `tfapps serve`) over REST or gRPC; rows as `predict_files`.
 
@@ -174,9 +284,10 @@ def predict_remote(
         inputs: the files.
         grpc: use gRPC instead of REST.
         signature_name, batch_size, version, timeout: as named.
+        output_dir: where per-voxel outputs of decoded (DICOM, NIfTI, image) inputs are written.
 
     Raises:
-        UsageError: the signature does not take exactly one string input.
+        UsageError: the signature takes neither one string input nor one float image/volume input.
         NotFoundError, UnavailableError, ...: the server's answer to the metadata request.
     """
     from tfapps.serving.clients import GrpcClient, RestClient
@@ -192,13 +303,18 @@ def predict_remote(
                 f"The model has no signature '{signature_name}'; it has {sorted(signatures)}. "
                 f"Received: signature={signature_name!r}"
             )
-        declared = {a: t["dtype"] for a, t in signatures[signature_name]["inputs"].items()}
-        alias = _file_input_alias(declared, signature_name)
+        declared = {
+            a: (t["dtype"], _declared_shape(t)) for a, t in signatures[signature_name]["inputs"].items()
+        }
+        feed = _feed_for(declared, signature_name)
 
         def run(feeds):
             return client.predict(model_name, feeds, signature_name=signature_name, version=version)
 
-        yield from _rows(run, alias, inputs, batch_size)
+        if feed.is_array:
+            yield from _array_rows(run, feed, inputs, Path(output_dir) if output_dir else None)
+        else:
+            yield from _rows(run, feed.alias, inputs, batch_size)
     finally:
         close = getattr(client, "close", None)
         if close is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -14,19 +14,25 @@ __all__ = ["split_records", "train_and_validation"]
 Record = TypeVar("Record", bound=Any)
 
 
+def _image_path(record: Any) -> str:
+    return record.image_path
+
+
 def split_records(
-    records: Sequence[Record], fraction: float, seed: int = 0
+    records: Sequence[Record], fraction: float, seed: int = 0, key: Callable[[Record], str] = _image_path
 ) -> tuple[tuple[Record, ...], tuple[Record, ...]]:
-    """Split records with an `image_path` deterministically into `(kept, held_out)`.
+    """Split records deterministically into `(kept, held_out)`.
 
     The held-out part is `round(fraction * len(records))` records (at least one, and at least one
-    kept), chosen by `seed` among the records sorted by image path, so the result does not depend
-    on the order the files were listed in. Both parts keep the input order.
+    kept), chosen by `seed` among the records sorted by `key` (their image path by default), so
+    the result does not depend on the order the files were listed in. Both parts keep the input
+    order.
 
     Args:
-        records: the records to split (at least two), each with an `image_path`.
+        records: the records to split (at least two).
         fraction: the share to hold out, strictly between 0 and 1.
         seed: the random seed; the same seed and records give the same split.
+        key: a record's sort key, unique per record (default: its `image_path`).
 
     Returns:
         `(kept, held_out)` tuples of records.
@@ -43,7 +49,7 @@ def split_records(
             f"Splitting needs at least two records. Received: len(records)={len(records)}"
         )
     held_out_count = min(max(round(fraction * len(records)), 1), len(records) - 1)
-    by_path = sorted(range(len(records)), key=lambda i: records[i].image_path)
+    by_path = sorted(range(len(records)), key=lambda i: key(records[i]))
     shuffled = np.random.default_rng(seed).permutation(by_path)
     held_out = set(shuffled[:held_out_count].tolist())
     kept = tuple(r for i, r in enumerate(records) if i not in held_out)
@@ -51,7 +57,11 @@ def split_records(
 
 
 def train_and_validation(
-    records: Sequence[Record], validation: Sequence[Record] | None, fraction: float, seed: int = 0
+    records: Sequence[Record],
+    validation: Sequence[Record] | None,
+    fraction: float,
+    seed: int = 0,
+    key: Callable[[Record], str] = _image_path,
 ) -> tuple[list[Record], list[Record]]:
     """The training and validation records: `validation` when given (a separate dataset),
     otherwise a seeded `fraction` of `records` held out (`split_records`), otherwise none.
@@ -62,10 +72,11 @@ def train_and_validation(
         fraction: the share of `records` to hold out when there is no separate dataset; 0 holds
             out nothing.
         seed: the split's seed.
+        key: a record's sort key for `split_records`.
     """
     if validation is not None:
         return list(records), list(validation)
     if fraction > 0 and len(records) > 1:
-        kept, held_out = split_records(records, fraction, seed)
+        kept, held_out = split_records(records, fraction, seed, key)
         return list(kept), list(held_out)
     return list(records), []
