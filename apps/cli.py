@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -159,7 +160,9 @@ def _run(args) -> int:
         from tfapps.apps.runs import evaluate_run
 
         _check_task(args)
-        print(json.dumps(dict(evaluate_run(args.run_dir, args.data))))
+        metrics = evaluate_run(args.run_dir, args.data)
+        # Strict JSON has no NaN/Infinity: an undefined metric (e.g. HD95 of an empty mask) is null.
+        print(json.dumps({k: v if math.isfinite(v) else None for k, v in metrics.items()}))
         return 0
     if args.verb == "export":
         from tfapps.apps.runs import export_run

@@ -42,7 +42,7 @@ def train_and_evaluate(
         "overrides": overrides,
         "train_seconds": round(train_seconds, 1),  # the whole train command, start-up included
         "commands": [" ".join(train), " ".join(evaluate)],
-        "test": {k: round(v, 4) for k, v in metrics.items()},
+        "test": {k: None if v is None else round(v, 4) for k, v in metrics.items()},
     }
     if monitor and history.get(f"val_{monitor}"):
         figures[f"best_val_{monitor}"] = max(history[f"val_{monitor}"])

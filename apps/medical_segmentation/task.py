@@ -163,7 +163,11 @@ class MedicalSegmentationTask:
     def evaluate(self, model, config, data: str, out_dir: Path) -> dict[str, float]:
         """Dice and HD95 (in the image's physical units) per foreground class of the served
         masks on every case of `data`'s `test` split (all of `data` when it has none); writes the
-        predicted masks as NIfTI (with each image's affine), a per-case table and slice views."""
+        predicted masks as NIfTI (with each image's affine), a per-case table and slice views.
+
+        `dice/<c>` and `hd95/<c>` average the cases where they are defined: Dice is undefined when
+        class `c` is absent from both masks, HD95 when it is absent from either (`per_case.csv`
+        keeps every case's value, NaN or inf); `dice` is the mean over the foreground classes."""
         names = list(config.data.class_names)
         try:
             dataset = volume_data.read_volumes(data, "test")

@@ -194,3 +194,41 @@ def test_png_signature_and_predict_on_dicom_files(tmp_path: Path, scans: str, ca
     assert row["labels"][0] in config.data.class_names and len(row["probabilities"]) == 2
     saliency = np.array(Image.open(row["saliency_file"]))
     assert saliency.shape == (20, 22) and saliency.dtype == np.uint8
+
+
+def test_a_csv_of_nifti_volumes_of_several_sizes_needs_and_uses_an_image_size(tmp_path: Path) -> None:
+    import nibabel as nib
+
+    from tfapps.apps.errors import DataError
+
+    rows = ["image,label"]
+    for i in range(8):
+        side = 10 + i % 3
+        volume = np.zeros((side, side, side), np.float32)
+        volume[2:-2, 2:-2, 2:-2] = 100.0 * (1 + i % 2)
+        nib.save(nib.Nifti1Image(volume, np.eye(4)), str(tmp_path / f"v{i}.nii.gz"))
+        rows.append(f"v{i}.nii.gz,{'bright' if i % 2 else 'dim'}")
+    (tmp_path / "volumes.csv").write_text("\n".join(rows) + "\n")
+    data = str(tmp_path / "volumes.csv")
+    with pytest.raises(DataError, match="data.image_size"):
+        TASK.resolve_data(_config(**{"data.train": data}))
+    config = TASK.resolve_data(_config(**{"data.train": data, "data.image_size": "[12,12,12]"}))
+    assert config.data.spatial_dims == 3 and config.data.class_names == ("bright", "dim")
+    config = config_lib.with_values(config, **{"data.validation_split": 0.25})
+    train, val = medical_data.train_val_splits(config)
+    assert train.images.shape == (6, 12, 12, 12, 1) and len(val.labels) == 2
+    assert sorted(val.labels.tolist()) == [0, 1]  # held out per class
+
+
+def test_a_keras_hub_backbone_builds_for_one_channel_images() -> None:
+    config = config_lib.with_values(
+        _config(),
+        **{
+            "data.class_names": ["a", "b"],
+            "data.spatial_dims": 2,
+            "data.image_size": [32, 32],
+            "model.backbone": "resnet18",
+        },
+    )
+    model = TASK.build_model(config)
+    assert model.input_shape == (None, 32, 32, 1) and model.output_shape == (None, 2)

@@ -139,3 +139,49 @@ def test_the_segmenter_learns_lesions_of_unseen_cases(tmp_path: Path) -> None:
     metrics = runs.evaluate_run(tmp_path / "run", str(test))
     # Predicting background everywhere scores 0; the lesion is a bright ball, easily learnt.
     assert metrics["dice/lesion"] >= 0.7, metrics
+
+
+@pytest.fixture(scope="module")
+def served_segmenter(volumes: str, tmp_path_factory: pytest.TempPathFactory):
+    from tfapps.serving.server import ModelServer, ServerOptions
+
+    root = tmp_path_factory.mktemp("served")
+    runs.train_run("medical_segmentation", root / "run", preset="tiny", data=volumes)
+    version = runs.export_run(root / "run", root / "export", name="organs")
+    options = ServerOptions(
+        model_name="organs", model_base_path=str(version.parent), grpc_port=0, rest_port=0
+    )
+    with ModelServer(options).start() as server:
+        yield server, version.parent
+
+
+@pytest.mark.serving
+def test_remote_predict_sends_nifti_volumes_over_rest_and_grpc(
+    volumes: str, served_segmenter, tmp_path: Path, capsys
+) -> None:
+    from tfapps.apps.cli import main
+
+    server, model_dir = served_segmenter
+    scans = sorted(Path(volumes, "imagesTr").iterdir())[:2]
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(b"\x1f\x8b not a volume")
+    local_dir = tmp_path / "local"
+    assert (
+        main(["predict", "--model-dir", str(model_dir), "--output-dir", str(local_dir), *map(str, scans)])
+        == 0
+    )
+    local = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for name, extra in (
+        ("rest", [f"127.0.0.1:{server.rest_port}"]),
+        ("grpc", [f"127.0.0.1:{server.grpc_port}", "--grpc"]),
+    ):
+        argv = ["predict", "--server", *extra, "--model", "organs", "--output-dir", str(tmp_path / name)]
+        code = main([*argv, *map(str, scans), str(broken)])
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert code == 1 and "error" in rows[2] and rows[2]["input"] == str(broken)
+        for want, got in zip(local, rows[:2], strict=True):
+            assert got["class_voxel_counts"] == want["class_voxel_counts"]
+            np.testing.assert_array_equal(
+                np.asarray(nib.load(got["mask_file"]).dataobj),
+                np.asarray(nib.load(want["mask_file"]).dataobj),
+            )
