@@ -6,7 +6,7 @@ look-ups try names in order; descriptions and plurals keep the readers' messages
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,6 +19,7 @@ from tfapps.pipelines.reader import SPLIT_NAMES
 
 __all__ = [
     "HeaderRead",
+    "IssueTally",
     "checked_class_names",
     "count_noun",
     "describe_path",
@@ -28,6 +29,24 @@ __all__ = [
     "read_only_array",
     "split_aliases",
 ]
+
+
+class IssueTally:
+    """Counts, and the first `max_examples` examples, of each kind of odd case a reader meets.
+
+    Readers subclass it with their own `report()`, which turns the tally into their report type.
+    """
+
+    def __init__(self, max_examples: int = 5):
+        self.max_examples = max_examples
+        self.counts: Counter[str] = Counter()
+        self.examples: defaultdict[str, list[str]] = defaultdict(list)
+
+    def note(self, issue: str, example: str) -> None:
+        """Count one case of `issue`, keeping `example` while fewer than `max_examples` are kept."""
+        self.counts[issue] += 1
+        if len(self.examples[issue]) < self.max_examples:
+            self.examples[issue].append(example)
 
 
 class HeaderRead(NamedTuple):

@@ -31,7 +31,7 @@ import json
 import logging
 import math
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +44,7 @@ import yaml
 from tfapps.apps.errors import DataError, InvalidArgumentError, NotFoundError
 from tfapps.pipelines.dataset_files import (
     HeaderRead,
+    IssueTally,
     checked_class_names,
     count_noun,
     describe_path,
@@ -419,18 +420,12 @@ class _BoxFit(NamedTuple):
     corners: tuple[float, float, float, float] | None  # ymin, xmin, ymax, xmax inside the image
 
 
-class _Tally:
+class _Tally(IssueTally):
     """Counts and examples of odd cases, gathered while building records."""
 
     def __init__(self):
-        self.counts: Counter[str] = Counter()
-        self.examples: defaultdict[str, list[str]] = defaultdict(list)
+        super().__init__(MAX_EXAMPLES)
         self.unknown_classes: Counter[str] = Counter()
-
-    def note(self, issue: str, example: str) -> None:
-        self.counts[issue] += 1
-        if len(self.examples[issue]) < MAX_EXAMPLES:
-            self.examples[issue].append(example)
 
     def note_unknown_class(self, label: str, example: str) -> None:
         self.unknown_classes[label] += 1

@@ -43,7 +43,7 @@ import json
 import logging
 import os
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,7 +52,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tfapps.apps.errors import DataError, InvalidArgumentError, NotFoundError
-from tfapps.pipelines.dataset_files import checked_class_names, count_noun, describe_path
+from tfapps.pipelines.dataset_files import IssueTally, checked_class_names, count_noun, describe_path
 from tfapps.pipelines.medical_io import (
     MEDICAL_EXTENSIONS,
     NIFTI_EXTENSIONS,
@@ -513,18 +513,12 @@ def load_case(record: VolumeRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 # --------------------------------------------------------------------------------------- tally
 
 
-class _Tally:
+class _Tally(IssueTally):
     """Counts and examples of odd cases, gathered while listing and reading files."""
 
     def __init__(self, root: Path):
+        super().__init__(MAX_EXAMPLES)
         self.root = root
-        self.counts: Counter[str] = Counter()
-        self.examples: defaultdict[str, list[str]] = defaultdict(list)
-
-    def note(self, issue: str, example: str) -> None:
-        self.counts[issue] += 1
-        if len(self.examples[issue]) < MAX_EXAMPLES:
-            self.examples[issue].append(example)
 
     def name(self, path: str | Path) -> str:
         """The path relative to the dataset folder, where it is inside it."""

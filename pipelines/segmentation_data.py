@@ -44,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -55,6 +55,7 @@ from PIL import Image
 
 from tfapps.apps.errors import DataError, InvalidArgumentError, NotFoundError
 from tfapps.pipelines.dataset_files import (
+    IssueTally,
     checked_class_names,
     count_noun,
     describe_path,
@@ -1012,18 +1013,12 @@ def _colour_masks_error(colored: Sequence[_Pair], classes: _Classes, tally: _Tal
     )
 
 
-class _Tally:
+class _Tally(IssueTally):
     """Counts and examples of odd cases, gathered while listing and reading files."""
 
     def __init__(self, root: Path):
+        super().__init__(MAX_EXAMPLES)
         self.root = root
-        self.counts: Counter[str] = Counter()
-        self.examples: defaultdict[str, list[str]] = defaultdict(list)
-
-    def note(self, issue: str, example: str) -> None:
-        self.counts[issue] += 1
-        if len(self.examples[issue]) < MAX_EXAMPLES:
-            self.examples[issue].append(example)
 
     def name(self, path: Path) -> str:
         """The file's path relative to the dataset folder (or its parent, for a CamVid split)."""
