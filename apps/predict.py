@@ -157,7 +157,9 @@ def _write_spatial_output(name: str, value: np.ndarray, image, source: Path, out
         output_dir.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels).save(path)
         return path
-    affine = image.affine if image.affine is not None else np.diag([*image.spacing[:3], 1.0][:4])
+    # Files without an affine (DICOM series, PNG) get their voxel spacing on the diagonal.
+    spacing = [*image.spacing, 1.0, 1.0, 1.0][:3]
+    affine = image.affine if image.affine is not None else np.diag([*spacing, 1.0])
     dtype = np.uint8 if integer and value.max(initial=0) < 256 else (np.int32 if integer else np.float32)
     return write_nifti(output_dir / f"{stem}_{name}.nii.gz", value.astype(dtype), affine)
 
