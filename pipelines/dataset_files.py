@@ -1,4 +1,5 @@
-"""Small file and argument helpers shared by the annotation readers (detection, segmentation).
+"""Small file and argument helpers shared by the dataset readers (detection, segmentation,
+medical, text). TensorFlow-free, so readers that do not need it import fast.
 
 Image sizes come from the file header (PIL opens lazily: no pixel decode); folder and file
 look-ups try names in order; descriptions and plurals keep the readers' messages uniform.
@@ -15,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from tfapps.apps.errors import InvalidArgumentError
-from tfapps.pipelines.reader import SPLIT_NAMES
+from tfapps.pipelines.splits import SPLIT_NAMES
 
 __all__ = [
     "HeaderRead",

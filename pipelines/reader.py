@@ -17,17 +17,20 @@ import numpy as np
 import tensorflow as tf
 
 from tfapps.apps.errors import DataError
+from tfapps.pipelines.splits import SPLIT_NAMES
 
-__all__ = ["IMAGE_EXTENSIONS", "LabelledFiles", "find_split", "list_labelled_images", "scan_images"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SPLIT_NAMES",
+    "LabelledFiles",
+    "find_split",
+    "list_labelled_images",
+    "scan_images",
+]
 
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif"})
-SPLIT_NAMES = {
-    "train": ("train", "training"),
-    "val": ("val", "validation", "valid", "dev"),
-    "test": ("test", "testing"),
-}
 
 
 @dataclasses.dataclass

@@ -9,7 +9,14 @@ import numpy as np
 
 from tfapps.apps.errors import InvalidArgumentError
 
-__all__ = ["split_records", "train_and_validation"]
+__all__ = ["SPLIT_NAMES", "split_records", "train_and_validation"]
+
+# Folder names of each split in split layouts (`train/`, `val/`, `test/` and their aliases).
+SPLIT_NAMES = {
+    "train": ("train", "training"),
+    "val": ("val", "validation", "valid", "dev"),
+    "test": ("test", "testing"),
+}
 
 Record = TypeVar("Record", bound=Any)
 
