@@ -22,11 +22,13 @@ def _graph_ops(version_dir: Path) -> set[str]:
     return ops - {f.signature.name for f in graph.library.function}
 
 
-def _ops_missing_from_core_tensorflow(ops: set[str]) -> list[str]:
-    # A fresh interpreter that imports only TensorFlow: what stock tensorflow_model_server knows
-    # (tensorflow-text ops aside), without anything this process registered.
+def _ops_missing_from_stock_serving(ops: set[str], with_text_ops: bool) -> list[str]:
+    # A fresh interpreter that imports only TensorFlow (and tensorflow-text, which stock
+    # tensorflow_model_server links in): what the server knows, without anything this process
+    # registered.
     probe = (
-        "import json, sys; from tensorflow.python.framework import op_def_registry; "
+        f"import json, sys; {'import tensorflow_text; ' if with_text_ops else ''}"
+        "from tensorflow.python.framework import op_def_registry; "
         "print(json.dumps([op for op in json.loads(sys.argv[1]) if op_def_registry.get(op) is None]))"
     )
     out = subprocess.run(
@@ -37,10 +39,11 @@ def _ops_missing_from_core_tensorflow(ops: set[str]) -> list[str]:
 
 @pytest.fixture
 def exported_ops():
-    """`exported_ops(version_dir) -> (ops, ops that core TensorFlow does not have)`."""
+    """`exported_ops(version_dir, with_text_ops=False) -> (ops, ops that stock TF Serving lacks)`:
+    core TensorFlow, plus tensorflow-text when `with_text_ops`."""
 
-    def check(version_dir: Path) -> tuple[set[str], list[str]]:
+    def check(version_dir: Path, with_text_ops: bool = False) -> tuple[set[str], list[str]]:
         ops = _graph_ops(version_dir)
-        return ops, _ops_missing_from_core_tensorflow(ops)
+        return ops, _ops_missing_from_stock_serving(ops, with_text_ops)
 
     return check
