@@ -143,6 +143,9 @@ class Task(Protocol):
     def sample_request(self, config: Any) -> Mapping[str, Any]:
         """A valid request for `serving_default`: used for warm-up, parity checks and tests."""
 
+    # Optional: `pretrain(model, config) -> None` trains the freshly built model's weights without
+    # labels (e.g. masked-LM) before the supervised fit; the trainer calls it when a task has it.
+
     def synthetic_data(self, root: Any) -> str:
         """Write a small generated dataset in this task's input format under `root`; return the
         path to pass as `--data` (the contract test, the demo and quickstarts use it)."""

@@ -183,6 +183,11 @@ def train(
             model = task.build_model(config)
             if config.train.init_weights:
                 _load_init_weights(model, config.train.init_weights)
+            # Optional unsupervised pretraining (masked-LM for text tasks) of the new model's
+            # weights, before the supervised fit; a resumed run restores its checkpoint over it.
+            pretrain = getattr(task, "pretrain", None)
+            if pretrain is not None:
+                pretrain(model, config)
             model.compile(
                 optimizer=build_optimizer(config.train, steps_per_epoch),
                 loss=task.loss(config),

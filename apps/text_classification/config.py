@@ -14,6 +14,7 @@ __all__ = [
     "TextDataConfig",
     "TextModelConfig",
     "TextServingConfig",
+    "TextTrainConfig",
 ]
 
 
@@ -76,6 +77,22 @@ class TextModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TextTrainConfig(TrainConfig):
+    """Optimisation settings, plus masked-language-model pretraining.
+
+    Attributes:
+        pretrain_mlm_epochs: epochs of masked-LM pretraining of the Transformer encoder on the
+            training texts before the classifier trains (no outside data); 0 disables.
+        mlm_mask_rate: share of tokens masked in pretraining.
+        mlm_learning_rate: peak learning rate of the pretraining.
+    """
+
+    pretrain_mlm_epochs: int = 0
+    mlm_mask_rate: float = 0.15
+    mlm_learning_rate: float = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
 class TextServingConfig:
     """What the serving signature returns.
 
@@ -92,7 +109,7 @@ class TextClassificationConfig:
 
     data: TextDataConfig = TextDataConfig()
     model: TextModelConfig = TextModelConfig()
-    train: TrainConfig = TrainConfig(batch_size=64)
+    train: TextTrainConfig = TextTrainConfig(batch_size=64)
     runtime: RuntimeConfig = RuntimeConfig()
     serving: TextServingConfig = TextServingConfig()
 
@@ -123,6 +140,18 @@ class TextClassificationConfig:
                 (0.0 <= m.dropout < 1.0, "model.dropout", "in [0, 1)", m.dropout),
                 (m.ngram_buckets >= 0, "model.ngram_buckets", ">= 0", m.ngram_buckets),
                 (self.train.epochs >= 1, "train.epochs", ">= 1", self.train.epochs),
+                (
+                    self.train.pretrain_mlm_epochs == 0 or m.architecture == "transformer",
+                    "train.pretrain_mlm_epochs",
+                    "0 unless model.architecture is transformer (only it has an encoder to pretrain)",
+                    self.train.pretrain_mlm_epochs,
+                ),
+                (
+                    0.0 < self.train.mlm_mask_rate < 1.0,
+                    "train.mlm_mask_rate",
+                    "in (0, 1)",
+                    self.train.mlm_mask_rate,
+                ),
                 (self.train.batch_size >= 1, "train.batch_size", ">= 1", self.train.batch_size),
                 (self.train.learning_rate > 0, "train.learning_rate", "> 0", self.train.learning_rate),
                 (self.serving.top_k >= 1, "serving.top_k", ">= 1", self.serving.top_k),

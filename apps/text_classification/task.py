@@ -21,7 +21,14 @@ from tfapps.apps.text_classification.signatures import classify_fn, sample_reque
 from tfapps.apps.text_classification.synthetic import write_synthetic_reviews
 from tfapps.models.metrics import classification_report
 from tfapps.models.preprocessing.text import learn_wordpiece_vocabulary
-from tfapps.models.text_encoders import bag_of_embeddings_classifier, cnn_classifier, transformer_classifier
+from tfapps.models.text_encoders import (
+    bag_of_embeddings_classifier,
+    cnn_classifier,
+    masked_lm_loss,
+    masked_lm_pretrainer,
+    mlm_dataset,
+    transformer_classifier,
+)
 from tfapps.pipelines.reader import find_split
 
 __all__ = ["TextClassificationTask", "multi_label_report"]
@@ -108,6 +115,34 @@ class TextClassificationTask:
         return bag_of_embeddings_classifier(
             **common, embedding_dim=m.embedding_dim, ngram_buckets=m.ngram_buckets, dropout=m.dropout
         )
+
+    def pretrain(self, model, config) -> None:
+        """Masked-LM pretraining of the Transformer's encoder on the training texts
+        (`train.pretrain_mlm_epochs`; nothing when 0)."""
+        t = config.train
+        if t.pretrain_mlm_epochs <= 0:
+            return
+        _, records, _ = text_data.train_val_records(config)
+        ids = text_data.token_ids([r.text for r in records], config)
+        batches = (
+            tf.data.Dataset.from_tensor_slices(ids)
+            .shuffle(len(ids), seed=config.data.seed)
+            .batch(t.batch_size, drop_remainder=True)
+        )
+        vocabulary = list(config.data.vocabulary)
+        examples = mlm_dataset(
+            batches, len(vocabulary), vocabulary.index("[MASK]"), mask_rate=t.mlm_mask_rate
+        )
+        pretrainer = masked_lm_pretrainer(model.get_layer("encoder"))
+        pretrainer.compile(
+            optimizer=keras.optimizers.AdamW(t.mlm_learning_rate, weight_decay=t.weight_decay),
+            loss=masked_lm_loss(),
+        )
+        logger.info("Masked-LM pretraining: %d epochs over %d texts", t.pretrain_mlm_epochs, len(ids))
+        history = pretrainer.fit(
+            examples.prefetch(tf.data.AUTOTUNE), epochs=t.pretrain_mlm_epochs, verbose=0, shuffle=False
+        )
+        logger.info("Masked-LM loss by epoch: %s", ", ".join(f"{v:.3f}" for v in history.history["loss"]))
 
     def make_datasets(self, config, input_context=None) -> Datasets:
         _, records, val = text_data.train_val_records(config)

@@ -94,3 +94,17 @@ def test_learns_unseen_reviews_exports_with_text_ops_and_reports_unknown_labels(
     assert [label.decode() for label in answer["labels"].numpy()[:1, 0]] == ["positive"]
     np.testing.assert_allclose(answer["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
     assert json.loads((run_dir / "eval" / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+
+
+def test_masked_lm_pretraining_trains_the_encoder_the_classifier_uses(reviews: str) -> None:
+    with pytest.raises(ConfigError, match="train.pretrain_mlm_epochs"):
+        _config(**{"train.pretrain_mlm_epochs": 1, "model.architecture": "cnn"}).validate()
+    config = TASK.resolve_data(_config(**{"data.train": reviews, "train.pretrain_mlm_epochs": 2}))
+    model = TASK.build_model(config)
+    encoder = model.get_layer("encoder")
+    before = [w.numpy().copy() for w in encoder.weights]
+    logits_before = model(text_data.token_ids(["great product"], config)).numpy()
+    TASK.pretrain(model, config)
+    changed = [not np.allclose(a, w.numpy()) for a, w in zip(before, encoder.weights, strict=True)]
+    assert all(changed)  # every encoder weight moved, and they are the classifier's own
+    assert not np.allclose(logits_before, model(text_data.token_ids(["great product"], config)).numpy())
