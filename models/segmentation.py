@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfapps.models.backbones.keras_hub_backbones import KERAS_HUB_BACKBONES
+from tfapps.models.checks import check_positive_int
 
 __all__ = [
     "DEEPLAB_BACKBONES",
@@ -38,12 +39,6 @@ __all__ = [
 ]
 
 DEEPLAB_BACKBONES = ("resnet18", "resnet50")
-
-
-def _check_positive_int(**kwargs) -> None:
-    for name, value in kwargs.items():
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
 
 
 def _check_input_shape(input_shape, multiple: int, model: str) -> tuple:
@@ -108,7 +103,7 @@ def unet(
         >>> model = unet((128, 128, 3), num_classes=21, base_filters=16, depth=3)
         >>> model(np.zeros((2, 128, 128, 3), "float32")).shape   # (2, 128, 128, 21)
     """
-    _check_positive_int(num_classes=num_classes, base_filters=base_filters, depth=depth)
+    check_positive_int(num_classes=num_classes, base_filters=base_filters, depth=depth)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout!r}")
     input_shape = _check_input_shape(input_shape, 2**depth, "unet")
@@ -178,7 +173,7 @@ def deeplab_v3(
     Raises:
         ValueError: unknown backbone, bad `num_classes` or sizes not multiples of 32.
     """
-    _check_positive_int(num_classes=num_classes)
+    check_positive_int(num_classes=num_classes)
     if backbone not in DEEPLAB_BACKBONES:
         raise ValueError(
             f"Unknown DeepLabV3 backbone. Expected one of {', '.join(DEEPLAB_BACKBONES)}. "
@@ -186,7 +181,7 @@ def deeplab_v3(
         )
     input_shape = _check_input_shape(input_shape, 32, "deeplab_v3")
     dilation_rates = [int(rate) for rate in dilation_rates]
-    _check_positive_int(**{f"dilation_rates[{i}]": rate for i, rate in enumerate(dilation_rates)})
+    check_positive_int(**{f"dilation_rates[{i}]": rate for i, rate in enumerate(dilation_rates)})
 
     encoder = KERAS_HUB_BACKBONES[backbone](input_shape)
     deeplab = keras_hub.models.DeepLabV3Backbone(
@@ -272,7 +267,7 @@ class SegmentationLoss(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        _check_positive_int(num_classes=num_classes)
+        check_positive_int(num_classes=num_classes)
         if class_weights is not None:
             class_weights = [float(w) for w in np.asarray(class_weights, np.float64).reshape(-1)]
             if len(class_weights) != num_classes or any(not w >= 0.0 for w in class_weights):
@@ -397,7 +392,7 @@ def confusion_matrix(y_true, y_pred_ids, num_classes: int, ignore_index: int = 2
     Raises:
         ValueError: mismatched shapes, or a predicted id outside `0..C-1` at a non-void pixel.
     """
-    _check_positive_int(num_classes=num_classes)
+    check_positive_int(num_classes=num_classes)
     y_true = np.asarray(y_true).astype(np.int64, copy=False)
     y_pred = np.asarray(y_pred_ids).astype(np.int64, copy=False)
     if y_true.shape != y_pred.shape:
@@ -482,7 +477,7 @@ class MeanIoUIgnoringVoid(keras.metrics.Metric):
 
     def __init__(self, num_classes: int, ignore_index: int = 255, name: str = "mean_iou", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        _check_positive_int(num_classes=num_classes)
+        check_positive_int(num_classes=num_classes)
         self.num_classes = int(num_classes)
         self.ignore_index = int(ignore_index)
         self.confusion = self.add_variable(

@@ -34,6 +34,7 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from tfapps.models.checks import check_positive_int, check_rate
 from tfapps.models.preprocessing.text import CLS_TOKEN, PAD_TOKEN, RESERVED_TOKENS, SEP_TOKEN
 
 __all__ = [
@@ -53,17 +54,6 @@ PAD_ID = 0
 _BIGRAM_HASH_PRIME = 1_000_003
 # Keep in step with `WordPieceTokenizer`: the ids of the default reserved tokens.
 _DEFAULT_UNSELECTABLE_IDS = tuple(RESERVED_TOKENS.index(t) for t in (PAD_TOKEN, CLS_TOKEN, SEP_TOKEN))
-
-
-def _check_positive_int(**kwargs) -> None:
-    for name, value in kwargs.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
-
-
-def _check_rate(name: str, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1). Received: {name}={value!r}")
 
 
 def _token_ids_input() -> keras.KerasTensor:
@@ -131,7 +121,7 @@ class HashedBigrams(keras.layers.Layer):
     def __init__(self, num_buckets: int, pad_id: int = PAD_ID, **kwargs):
         kwargs.pop("trainable", None)
         super().__init__(trainable=False, **kwargs)
-        _check_positive_int(num_buckets=num_buckets)
+        check_positive_int(num_buckets=num_buckets)
         self.num_buckets = int(num_buckets)
         self.pad_id = int(pad_id)
 
@@ -196,7 +186,7 @@ def transformer_encoder(
     Raises:
         ValueError: for non-positive sizes, `hidden_dim` not a multiple of `num_heads`, or a bad rate.
     """
-    _check_positive_int(
+    check_positive_int(
         vocabulary_size=vocabulary_size,
         sequence_length=sequence_length,
         hidden_dim=hidden_dim,
@@ -204,7 +194,7 @@ def transformer_encoder(
         num_heads=num_heads,
         intermediate_dim=intermediate_dim,
     )
-    _check_rate("dropout", dropout)
+    check_rate("dropout", dropout)
     if hidden_dim % num_heads:
         raise ValueError(
             f"hidden_dim must be a multiple of num_heads ({num_heads}). Received: hidden_dim={hidden_dim}"
@@ -290,10 +280,10 @@ def transformer_classifier(
         >>> model = transformer_classifier(vocabulary_size=8000, sequence_length=64, num_outputs=2)
         >>> model(np.zeros((3, 64), "int32")).shape   # (3, 2)
     """
-    _check_positive_int(
+    check_positive_int(
         vocabulary_size=vocabulary_size, sequence_length=sequence_length, num_outputs=num_outputs
     )
-    _check_rate("dropout", dropout)
+    check_rate("dropout", dropout)
     if pooling not in ("mean", "cls"):
         raise ValueError(f"pooling must be 'mean' or 'cls'. Received: pooling={pooling!r}")
     if encoder is None:
@@ -364,7 +354,7 @@ def bag_of_embeddings_classifier(
     Raises:
         ValueError: for non-positive sizes, negative `ngram_buckets` or a bad `dropout`.
     """
-    _check_positive_int(
+    check_positive_int(
         vocabulary_size=vocabulary_size,
         sequence_length=sequence_length,
         num_outputs=num_outputs,
@@ -378,7 +368,7 @@ def bag_of_embeddings_classifier(
         raise ValueError(
             f"ngram_buckets must be a non-negative integer. Received: ngram_buckets={ngram_buckets!r}"
         )
-    _check_rate("dropout", dropout)
+    check_rate("dropout", dropout)
 
     token_ids = _token_ids_input()
     mask = PaddingMask(name="padding_mask")(token_ids)
@@ -428,7 +418,7 @@ def cnn_classifier(
         ValueError: for non-positive sizes or a bad `dropout`.
     """
     kernel_sizes = tuple(kernel_sizes)
-    _check_positive_int(
+    check_positive_int(
         vocabulary_size=vocabulary_size,
         sequence_length=sequence_length,
         num_outputs=num_outputs,
@@ -438,7 +428,7 @@ def cnn_classifier(
     )
     if not kernel_sizes:
         raise ValueError(f"kernel_sizes must not be empty. Received: kernel_sizes={kernel_sizes!r}")
-    _check_rate("dropout", dropout)
+    check_rate("dropout", dropout)
 
     token_ids = _token_ids_input()
     x = keras.layers.Embedding(vocabulary_size, embedding_dim, name="token_embedding")(token_ids)
@@ -541,7 +531,7 @@ def mlm_dataset(
     Raises:
         ValueError: for a bad rate or ids, or a dataset whose elements are not `[batch, length]`.
     """
-    _check_positive_int(vocabulary_size=vocabulary_size)
+    check_positive_int(vocabulary_size=vocabulary_size)
     if not 0.0 < mask_rate < 1.0:
         raise ValueError(f"mask_rate must be in (0, 1). Received: mask_rate={mask_rate!r}")
     if not 0 <= mask_token_id < vocabulary_size:
@@ -561,7 +551,7 @@ def mlm_dataset(
                 f"Received: element_spec={spec!r}"
             )
         mask_selection_length = max(1, math.ceil(mask_rate * length))
-    _check_positive_int(mask_selection_length=mask_selection_length)
+    check_positive_int(mask_selection_length=mask_selection_length)
 
     masker = keras_hub.layers.MaskedLMMaskGenerator(
         vocabulary_size=vocabulary_size,

@@ -22,6 +22,8 @@ import numpy as np
 import scipy.ndimage
 import tensorflow as tf
 
+from tfapps.models.checks import check_positive_int, check_rate
+
 __all__ = [
     "BLEND_MODES",
     "NORMALISATION_MODES",
@@ -41,17 +43,6 @@ BLEND_MODES = ("gaussian", "constant")
 # voxel of a window (its corners sit about 4.9 sigma from the centre) is weighted (almost) zero.
 _GAUSSIAN_SIGMA_SCALE = 0.125
 _MIN_BLEND_WEIGHT = 1e-3
-
-
-def _check_positive_int(**kwargs) -> None:
-    for name, value in kwargs.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
-
-
-def _check_rate(name: str, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1). Received: {name}={value!r}")
 
 
 def _seed_tensor(seed) -> tf.Tensor:
@@ -127,9 +118,9 @@ def unet3d(
         >>> model = unet3d((32, 32, 32, 1), num_classes=3, base_filters=4, depth=2)
         >>> model(np.zeros((1, 32, 32, 32, 1), "float32")).shape   # (1, 32, 32, 32, 3)
     """
-    _check_positive_int(num_classes=num_classes, base_filters=base_filters, depth=depth)
-    _check_rate("dropout", dropout)
-    _check_rate("batch_norm_momentum", batch_norm_momentum)
+    check_positive_int(num_classes=num_classes, base_filters=base_filters, depth=depth)
+    check_rate("dropout", dropout)
+    check_rate("batch_norm_momentum", batch_norm_momentum)
     input_shape = _check_volume_shape(input_shape, 2**depth)
 
     inputs = keras.Input(input_shape, name="volume")
@@ -244,7 +235,7 @@ def sliding_window_inference(
     window = _check_window(window)
     if not 0.0 <= overlap < 1.0:
         raise ValueError(f"overlap must be in [0, 1). Received: overlap={overlap!r}")
-    _check_positive_int(num_classes=num_classes, window_batch=window_batch)
+    check_positive_int(num_classes=num_classes, window_batch=window_batch)
     if blend not in BLEND_MODES:
         raise ValueError(f"blend must be one of {', '.join(BLEND_MODES)}. Received: blend={blend!r}")
     volumes = tf.cast(tf.convert_to_tensor(volumes), tf.float32)
@@ -449,7 +440,7 @@ def random_intensity(volume, seed, scale: float = 0.1, shift: float = 0.1) -> tf
     Raises:
         ValueError: for `scale` outside `[0, 1)` or a negative `shift`.
     """
-    _check_rate("scale", scale)
+    check_rate("scale", scale)
     if not shift >= 0.0:
         raise ValueError(f"shift must be >= 0. Received: shift={shift!r}")
     volume = tf.cast(tf.convert_to_tensor(volume), tf.float32)
@@ -478,7 +469,7 @@ def dice_per_class(truth, prediction, num_classes: int) -> np.ndarray:
     Raises:
         ValueError: mismatched shapes or a bad `num_classes`.
     """
-    _check_positive_int(num_classes=num_classes)
+    check_positive_int(num_classes=num_classes)
     truth = np.asarray(truth)
     prediction = np.asarray(prediction)
     if truth.shape != prediction.shape:

@@ -21,6 +21,7 @@ from tfapps.pipelines.splits import SPLIT_NAMES
 __all__ = [
     "HeaderRead",
     "IssueTally",
+    "issue_lines",
     "checked_class_names",
     "count_noun",
     "describe_path",
@@ -48,6 +49,29 @@ class IssueTally:
         self.counts[issue] += 1
         if len(self.examples[issue]) < self.max_examples:
             self.examples[issue].append(example)
+
+
+def issue_lines(
+    issues: dict[str, int], catalogue: Sequence[tuple[str, str]], examples: dict[str, Sequence[str]]
+) -> list[str]:
+    """A report summary's lines about odd cases: `No odd cases found.`, or one line per issue in
+    `catalogue` order, `  - <description>: <count>; e.g. <example>; <example>`.
+
+    Args:
+        issues: issue name → count (non-zero ones).
+        catalogue: `(issue name, description)` pairs, in the order to list them.
+        examples: issue name → examples.
+    """
+    if not issues:
+        return ["No odd cases found."]
+    lines = []
+    for name, description in catalogue:
+        if name in issues:
+            line = f"  - {description}: {issues[name]}"
+            if examples.get(name):
+                line += "; e.g. " + "; ".join(examples[name])
+            lines.append(line)
+    return lines
 
 
 class HeaderRead(NamedTuple):

@@ -51,7 +51,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tfapps.apps.errors import DataError, InvalidArgumentError, NotFoundError
-from tfapps.pipelines.dataset_files import IssueTally, checked_class_names, count_noun, describe_path
+from tfapps.pipelines.dataset_files import (
+    IssueTally,
+    checked_class_names,
+    count_noun,
+    describe_path,
+    issue_lines,
+)
 from tfapps.pipelines.splits import SPLIT_NAMES
 
 __all__ = [
@@ -200,15 +206,7 @@ class TextDataReport:
                 + (f" and {more} more classes" if more else "")
                 + "."
             )
-        issues = self.issues()
-        if not issues:
-            lines.append("No odd cases found.")
-        for name, description in _ISSUES:
-            if name in issues:
-                line = f"  - {description}: {issues[name]}"
-                if self.examples.get(name):
-                    line += "; e.g. " + "; ".join(self.examples[name])
-                lines.append(line)
+        lines += issue_lines(self.issues(), _ISSUES, self.examples)
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:

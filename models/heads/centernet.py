@@ -24,6 +24,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfapps.models.checks import check_positive_int
+
 __all__ = [
     "HEATMAP_PRIOR_BIAS",
     "CenterNetLoss",
@@ -36,12 +38,6 @@ __all__ = [
 # log(0.1 / 0.9) rounded as in the paper: every cell starts at a 10% object probability, so the
 # focal loss of the many empty cells does not swamp the first steps (RetinaNet's prior).
 HEATMAP_PRIOR_BIAS = -2.19
-
-
-def _check_positive_int(**kwargs) -> None:
-    for name, value in kwargs.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
 
 
 def centernet_head(features, num_classes: int, head_channels: int = 64, name: str = "centernet"):
@@ -68,7 +64,7 @@ def centernet_head(features, num_classes: int, head_channels: int = 64, name: st
         >>> features = backbone(inputs)                       # [B, 64, 64, F], stride 4
         >>> outputs = centernet_head(features, num_classes=3)  # [B, 64, 64, 7]
     """
-    _check_positive_int(num_classes=num_classes, head_channels=head_channels)
+    check_positive_int(num_classes=num_classes, head_channels=head_channels)
 
     def branch(x, branch_name, units, bias_initializer):
         x = keras.layers.Conv2D(
@@ -164,7 +160,7 @@ def encode_targets(
     if len(output_size) != 2:
         raise ValueError(f"output_size must be (height, width). Received: output_size={output_size!r}")
     out_h, out_w = (int(s) for s in output_size)
-    _check_positive_int(output_height=out_h, output_width=out_w, stride=stride, num_classes=num_classes)
+    check_positive_int(output_height=out_h, output_width=out_w, stride=stride, num_classes=num_classes)
     if isinstance(min_radius, bool) or not isinstance(min_radius, int) or min_radius < 0:
         raise ValueError(f"min_radius must be an integer >= 0. Received: min_radius={min_radius!r}")
 
@@ -268,7 +264,7 @@ class CenterNetLoss(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        _check_positive_int(num_classes=num_classes)
+        check_positive_int(num_classes=num_classes)
         self.num_classes = int(num_classes)
         self.size_weight = float(size_weight)
         self.offset_weight = float(offset_weight)
@@ -343,7 +339,7 @@ def decode_detections(
     Raises:
         ValueError: for bad integer arguments or a last dimension other than `C + 4`.
     """
-    _check_positive_int(num_classes=num_classes, stride=stride, max_detections=max_detections)
+    check_positive_int(num_classes=num_classes, stride=stride, max_detections=max_detections)
     head_output = tf.convert_to_tensor(head_output)
     channels = head_output.shape[-1]
     if channels is not None and channels != num_classes + 4:

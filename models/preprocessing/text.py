@@ -26,6 +26,8 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from tensorflow_text.tools.wordpiece_vocab.bert_vocab_from_dataset import bert_vocab_from_dataset
 
+from tfapps.models.checks import check_positive_int
+
 __all__ = [
     "CLS_TOKEN",
     "DEFAULT_LEARN_PARAMS",
@@ -69,12 +71,6 @@ DEFAULT_LEARN_PARAMS = {
     # quality as the default 4 in three quarters of the time.
     "num_iterations": 3,
 }
-
-
-def _check_positive_int(**kwargs) -> None:
-    for name, value in kwargs.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
 
 
 def _replace_invalid_utf8(texts: tf.Tensor) -> tf.Tensor:
@@ -150,7 +146,7 @@ def learn_wordpiece_vocabulary(
         >>> vocabulary = learn_wordpiece_vocabulary(train_texts, vocab_size=8000)
         >>> tokenizer = WordPieceTokenizer(vocabulary, sequence_length=64)
     """
-    _check_positive_int(vocab_size=vocab_size)
+    check_positive_int(vocab_size=vocab_size)
     reserved_tokens = [str(token) for token in reserved_tokens]
     if UNK_TOKEN not in reserved_tokens:
         raise ValueError(
@@ -241,7 +237,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         # `get_config` carries `trainable`; the layer has no weights, so drop it to let `from_config` work.
         kwargs.pop("trainable", None)
         super().__init__(trainable=False, **kwargs)
-        _check_positive_int(sequence_length=sequence_length)
+        check_positive_int(sequence_length=sequence_length)
         if sequence_length < 2:
             raise ValueError(
                 f"sequence_length must be at least 2 (room for [CLS] and [SEP]). "
