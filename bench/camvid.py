@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-DEFAULT_DATA = (
-    Path(__file__).resolve().parents[2] / "shared/datasets/semantic_segmentation/camvid_segnet_subset"
-)
+from cli_runs import SHARED, train_and_evaluate
+
+DEFAULT_DATA = SHARED / "datasets/semantic_segmentation/camvid_segnet_subset"
 CLASSES = "Sky,Building,Pole,Road,Pavement,Tree,SignSymbol,Fence,Car,Pedestrian,Bicyclist"
 
 
@@ -39,43 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     overrides = [f"data.class_names={CLASSES}", "data.ignore_index=11", *args.set]
     overrides += [f"train.epochs={args.epochs}"] if args.epochs else []
     run_dir = args.work / f"run-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    cli = [sys.executable, "-m", "tfapps.apps.cli"]
-    settings = [item for override in overrides for item in ("--set", override)]
-    train = [*cli, "train", "semantic_segmentation", "--data", str(args.data / "train")]
-    train += [
-        "--val-data",
-        str(args.data / "val"),
-        "--run-dir",
-        str(run_dir),
-        "--preset",
-        args.preset,
-        *settings,
-    ]
-    started = time.monotonic()
-    subprocess.run(train, check=True)
-    train_seconds = time.monotonic() - started
-    evaluate = [
-        *cli,
-        "evaluate",
+    figures = train_and_evaluate(
         "semantic_segmentation",
-        "--run-dir",
-        str(run_dir),
-        "--data",
-        str(args.data / "test"),
-    ]
-    metrics = json.loads(subprocess.run(evaluate, check=True, capture_output=True, text=True).stdout)
-    history_file = run_dir / "history.json"
-    history = json.loads(history_file.read_text()) if history_file.is_file() else {}
-    figures = {
-        "run_dir": str(run_dir),
-        "preset": args.preset,
-        "overrides": overrides,
-        "train_seconds": round(train_seconds, 1),  # the whole train command, start-up included
-        "commands": [" ".join(train), " ".join(evaluate)],
-        "best_val_mean_iou": max(history.get("val_mean_iou", [float("nan")])),
-        "test": {k: round(v, 4) for k, v in metrics.items()},
-        "goal": "mean_iou >= 0.35 over the 11 classes in <= 30 minutes, no pretrained weights",
-    }
+        args.data / "train",
+        args.data / "test",
+        run_dir,
+        args.preset,
+        overrides,
+        val_data=args.data / "val",
+        monitor="mean_iou",
+    )
+    figures["goal"] = "mean_iou >= 0.35 over the 11 classes in <= 30 minutes, no pretrained weights"
     print(json.dumps(figures, indent=1))
     return 0
 

@@ -22,7 +22,8 @@ def train_and_evaluate(
     val_data: str | Path | None = None,
     monitor: str = "",
 ) -> dict:
-    """Train `task` into `run_dir`, evaluate its best model on `eval_data`; return the figures."""
+    """Train `task` into `run_dir`, evaluate its best model on `eval_data`; return the figures
+    (with `best_val_<monitor>` when `monitor` is given and the run validated)."""
     cli = [sys.executable, "-m", "tfapps.apps.cli"]
     settings = [item for override in overrides for item in ("--set", override)]
     train = [*cli, "train", task, "--data", str(train_data), "--run-dir", str(run_dir), "--preset", preset]
@@ -42,6 +43,8 @@ def train_and_evaluate(
         "overrides": overrides,
         "train_seconds": round(train_seconds, 1),  # the whole train command, start-up included
         "commands": [" ".join(train), " ".join(evaluate)],
+        "final_loss": history.get("loss", [None])[-1],
+        "final_val_loss": history.get("val_loss", [None])[-1],
         "test": {k: None if v is None else round(v, 4) for k, v in metrics.items()},
     }
     if monitor and history.get(f"val_{monitor}"):

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/datasets/object_detection/raccoon/data"
+from cli_runs import SHARED, train_and_evaluate
+
+DEFAULT_DATA = SHARED / "datasets/object_detection/raccoon/data"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,29 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     overrides = list(args.set) + ([f"train.epochs={args.epochs}"] if args.epochs else [])
     run_dir = args.work / f"run-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    cli = [sys.executable, "-m", "tfapps.apps.cli"]
-    settings = [item for override in overrides for item in ("--set", override)]
-    train = [*cli, "train", "object_detection", "--data", str(train_csv), "--run-dir", str(run_dir)]
-    train += ["--preset", args.preset, *settings]
-    started = time.monotonic()
-    subprocess.run(train, check=True)
-    train_seconds = time.monotonic() - started
-    evaluate = [*cli, "evaluate", "object_detection", "--run-dir", str(run_dir), "--data", str(test_csv)]
-    metrics = json.loads(subprocess.run(evaluate, check=True, capture_output=True, text=True).stdout)
-    history = (
-        json.loads((run_dir / "history.json").read_text()) if (run_dir / "history.json").is_file() else {}
-    )
-    figures = {
-        "run_dir": str(run_dir),
-        "preset": args.preset,
-        "overrides": overrides,
-        "train_seconds": round(train_seconds, 1),  # the whole train command, start-up included
-        "commands": [" ".join(train), " ".join(evaluate)],
-        "final_loss": history.get("loss", [None])[-1],
-        "final_val_loss": history.get("val_loss", [None])[-1],
-        "test": {k: round(v, 4) for k, v in metrics.items()},
-        "goal": "map_50 >= 0.4 in <= 30 minutes, no pretrained weights",
-    }
+    figures = train_and_evaluate("object_detection", train_csv, test_csv, run_dir, args.preset, overrides)
+    figures["goal"] = "map_50 >= 0.4 in <= 30 minutes, no pretrained weights"
     print(json.dumps(figures, indent=1))
     return 0
 
