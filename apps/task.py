@@ -19,6 +19,7 @@ __all__ = [
     "Signature",
     "Task",
     "TrainConfig",
+    "per_replica_batch_size",
 ]
 
 
@@ -108,6 +109,13 @@ class Datasets:
     val: Any | None
     train_examples: int
     val_examples: int = 0
+
+
+def per_replica_batch_size(config: Any, input_context: Any = None) -> int:
+    """The batch one input pipeline makes: `train.batch_size` split over the replicas of
+    `input_context` (a `tf.distribute.InputContext`), or all of it without one."""
+    global_batch = config.train.batch_size
+    return input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
 
 
 @runtime_checkable

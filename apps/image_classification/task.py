@@ -14,7 +14,7 @@ from tfapps.apps.image_classification import data as image_data
 from tfapps.apps.image_classification.config import PRESETS, ImageClassificationConfig
 from tfapps.apps.image_classification.report import write_report
 from tfapps.apps.image_classification.signatures import sample_request, serving_signatures
-from tfapps.apps.task import Datasets
+from tfapps.apps.task import Datasets, per_replica_batch_size
 from tfapps.models.backbones import build_backbone, normalise_input
 from tfapps.models.heads.classification import classification_head
 from tfapps.models.metrics import classification_report
@@ -80,10 +80,7 @@ class ImageClassificationTask:
 
     def make_datasets(self, config, input_context=None) -> Datasets:
         train, val = self._splits(config)
-        global_batch = config.train.batch_size
-        per_replica = (
-            input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
-        )
+        per_replica = per_replica_batch_size(config, input_context)
         weights = image_data.class_weights(train, config.data.class_weights)
         return Datasets(
             train=image_data.make_dataset(train, config, True, per_replica, input_context, weights),

@@ -18,7 +18,7 @@ from tfapps.apps.medical_classification.config import PRESETS, MedicalClassifica
 from tfapps.apps.medical_classification.evaluation import medical_classification_metrics, write_report
 from tfapps.apps.medical_classification.signatures import classify_fn, sample_request, serving_signatures
 from tfapps.apps.medical_classification.synthetic import write_synthetic_scans
-from tfapps.apps.task import Datasets
+from tfapps.apps.task import Datasets, per_replica_batch_size
 from tfapps.models.backbones import build_backbone, resnet3d
 
 __all__ = ["MedicalClassificationTask", "SoftmaxAUC"]
@@ -140,10 +140,7 @@ class MedicalClassificationTask:
 
     def make_datasets(self, config, input_context=None) -> Datasets:
         train, val = medical_data.train_val_splits(config)
-        global_batch = config.train.batch_size
-        per_replica = (
-            input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
-        )
+        per_replica = per_replica_batch_size(config, input_context)
         weights = medical_data.class_weights(
             train.labels, len(config.data.class_names), config.data.class_weights
         )

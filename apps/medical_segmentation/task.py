@@ -20,7 +20,7 @@ from tfapps.apps.medical_segmentation import data as volume_data
 from tfapps.apps.medical_segmentation.config import PRESETS, VolumeSegmentationConfig
 from tfapps.apps.medical_segmentation.signatures import sample_request, segment_fn, serving_signatures
 from tfapps.apps.medical_segmentation.synthetic import write_synthetic_volumes
-from tfapps.apps.task import Datasets
+from tfapps.apps.task import Datasets, per_replica_batch_size
 from tfapps.models.segmentation import SegmentationLoss
 from tfapps.models.volumes import dice_per_class, hd95, unet3d
 from tfapps.pipelines.medical_data import load_case
@@ -142,10 +142,7 @@ class MedicalSegmentationTask:
 
     def make_datasets(self, config, input_context=None) -> Datasets:
         train, val = volume_data.train_val_cases(config)
-        global_batch = config.train.batch_size
-        per_replica = (
-            input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
-        )
+        per_replica = per_replica_batch_size(config, input_context)
         train_ds, train_count = volume_data.make_dataset(train, config, True, per_replica, input_context)
         val_ds, val_count = (
             volume_data.make_dataset(val, config, False, per_replica, input_context) if val else (None, 0)

@@ -16,7 +16,7 @@ from tfapps.apps.object_detection.config import PRESETS, DetectionConfig
 from tfapps.apps.object_detection.evaluation import coco_metrics, write_examples, write_report
 from tfapps.apps.object_detection.signatures import detect_fn, sample_request, serving_signatures
 from tfapps.apps.object_detection.synthetic import write_shapes_detection
-from tfapps.apps.task import Datasets
+from tfapps.apps.task import Datasets, per_replica_batch_size
 from tfapps.models.backbones import build_backbone, normalise_input
 from tfapps.models.heads.centernet import CenterNetLoss, centernet_head
 from tfapps.pipelines.reader import find_split
@@ -87,10 +87,7 @@ class ObjectDetectionTask:
     def make_datasets(self, config, input_context=None) -> Datasets:
         train, records, val = detection_data.train_val_records(config)
         num_classes = len(config.data.class_names)
-        global_batch = config.train.batch_size
-        per_replica = (
-            input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
-        )
+        per_replica = per_replica_batch_size(config, input_context)
         return Datasets(
             train=detection_data.make_dataset(records, num_classes, config, True, per_replica, input_context),
             val=(

@@ -19,7 +19,7 @@ from tfapps.apps.semantic_segmentation import data as segmentation_data
 from tfapps.apps.semantic_segmentation.config import PRESETS, SegmentationConfig
 from tfapps.apps.semantic_segmentation.signatures import sample_request, segment_fn, serving_signatures
 from tfapps.apps.semantic_segmentation.synthetic import write_shapes_segmentation
-from tfapps.apps.task import Datasets
+from tfapps.apps.task import Datasets, per_replica_batch_size
 from tfapps.models.backbones import normalise_input
 from tfapps.models.segmentation import (
     MeanIoUIgnoringVoid,
@@ -100,10 +100,7 @@ class SemanticSegmentationTask:
 
     def make_datasets(self, config, input_context=None) -> Datasets:
         train, records, val = segmentation_data.train_val_records(config)
-        global_batch = config.train.batch_size
-        per_replica = (
-            input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
-        )
+        per_replica = per_replica_batch_size(config, input_context)
         palette = train.palette
         return Datasets(
             train=segmentation_data.make_dataset(records, config, palette, True, per_replica, input_context),

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfapps.apps.config import with_values
-from tfapps.apps.task import Datasets
+from tfapps.apps.task import Datasets, per_replica_batch_size
 from tfapps.apps.text_classification import data as text_data
 from tfapps.apps.text_classification.config import PRESETS, TextClassificationConfig
 from tfapps.apps.text_classification.signatures import classify_fn, sample_request, serving_signatures
@@ -146,10 +146,7 @@ class TextClassificationTask:
 
     def make_datasets(self, config, input_context=None) -> Datasets:
         _, records, val = text_data.train_val_records(config)
-        global_batch = config.train.batch_size
-        per_replica = (
-            input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
-        )
+        per_replica = per_replica_batch_size(config, input_context)
         return Datasets(
             train=text_data.make_dataset(records, config, True, per_replica, input_context),
             val=text_data.make_dataset(val, config, False, per_replica, input_context) if val else None,
