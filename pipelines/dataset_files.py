@@ -52,15 +52,20 @@ class IssueTally:
 
 
 def issue_lines(
-    issues: dict[str, int], catalogue: Sequence[tuple[str, str]], examples: dict[str, Sequence[str]]
+    issues: dict[str, int],
+    catalogue: Sequence[tuple[str, str]],
+    examples: dict[str, Sequence[str]],
+    details: dict[str, str] | None = None,
 ) -> list[str]:
     """A report summary's lines about odd cases: `No odd cases found.`, or one line per issue in
-    `catalogue` order, `  - <description>: <count>; e.g. <example>; <example>`.
+    `catalogue` order, `  - <description>: <count> (<detail>); e.g. <example>; <example>`.
 
     Args:
         issues: issue name → count (non-zero ones).
         catalogue: `(issue name, description)` pairs, in the order to list them.
         examples: issue name → examples.
+        details: issue name → extra facts shown in parentheses after the count (which ids,
+            how many pixels); optional.
     """
     if not issues:
         return ["No odd cases found."]
@@ -68,6 +73,8 @@ def issue_lines(
     for name, description in catalogue:
         if name in issues:
             line = f"  - {description}: {issues[name]}"
+            if details and details.get(name):
+                line += f" ({details[name]})"
             if examples.get(name):
                 line += "; e.g. " + "; ".join(examples[name])
             lines.append(line)

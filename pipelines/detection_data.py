@@ -50,6 +50,7 @@ from tfapps.pipelines.dataset_files import (
     describe_path,
     first_dir,
     first_file,
+    issue_lines,
     read_image_header,
     read_only_array,
     split_aliases,
@@ -224,23 +225,9 @@ class DetectionDataReport:
         if self.boxes_per_class:
             counts = ", ".join(f"{name} {count}" for name, count in self.boxes_per_class.items())
             lines.append(f"Boxes per class: {counts}.")
-        issues = self.issues()
-        if not issues:
-            lines.append("No odd cases found.")
-        for name, description in _ISSUES:
-            if name in issues:
-                lines.append(self._issue_line(name, description))
+        unknown = ", ".join(f"'{label}' x{count}" for label, count in self.unknown_classes.items())
+        lines += issue_lines(self.issues(), _ISSUES, self.examples, {"unknown_class_boxes": unknown})
         return "\n".join(lines)
-
-    def _issue_line(self, name: str, description: str) -> str:
-        line = f"  - {description}: {getattr(self, name)}"
-        if name == "unknown_class_boxes":
-            line += (
-                " (" + ", ".join(f"'{label}' x{count}" for label, count in self.unknown_classes.items()) + ")"
-            )
-        if self.examples.get(name):
-            line += "; e.g. " + "; ".join(self.examples[name])
-        return line
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy: plain dicts, lists, strings and numbers."""

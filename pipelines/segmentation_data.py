@@ -61,6 +61,7 @@ from tfapps.pipelines.dataset_files import (
     describe_path,
     first_dir,
     first_file,
+    issue_lines,
     read_image_header,
     read_only_array,
     split_aliases,
@@ -310,24 +311,13 @@ class SegmentationDataReport:
                 for name, count in zip(self.class_names, self.class_pixel_counts, strict=True)
             )
             lines.append(f"Pixels per class: {shares}; ignored {_percent(self.ignored_pixels, total)}.")
-        issues = self.issues()
-        if not issues:
-            lines.append("No odd cases found.")
-        for name, description in _ISSUES:
-            if name in issues:
-                lines.append(self._issue_line(name, description))
+        ids = ", ".join(f"{i} x{n}" for i, n in list(self.out_of_range_ids.items())[:10])
+        details = {
+            "out_of_range_masks": f"{self.out_of_range_pixels} pixels; id x pixels: {ids}",
+            "unknown_color_masks": f"{self.unknown_color_pixels} pixels",
+        }
+        lines += issue_lines(self.issues(), _ISSUES, self.examples, details)
         return "\n".join(lines)
-
-    def _issue_line(self, name: str, description: str) -> str:
-        line = f"  - {description}: {getattr(self, name)}"
-        if name == "out_of_range_masks":
-            ids = ", ".join(f"{i} x{n}" for i, n in list(self.out_of_range_ids.items())[:10])
-            line += f" ({self.out_of_range_pixels} pixels; id x pixels: {ids})"
-        elif name == "unknown_color_masks":
-            line += f" ({self.unknown_color_pixels} pixels)"
-        if self.examples.get(name):
-            line += "; e.g. " + "; ".join(self.examples[name])
-        return line
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy: plain dicts, lists, strings and numbers."""
