@@ -160,7 +160,7 @@ def test_saved_model_reloads_with_only_tensorflow_and_tensorflow_text(tokenizer,
         """
         import json, sys
         import tensorflow as tf
-        import tensorflow_text  # noqa: F401  (registers the ops, as TF Serving links them in)
+        import tensorflow_text  # registers its ops here, as TF Serving links them in: the load needs them
         loaded = tf.saved_model.load(sys.argv[1])
         ids = loaded.signatures["serving_default"](tf.constant(json.loads(sys.argv[2])))
         (output,) = ids.values()
