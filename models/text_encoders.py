@@ -39,11 +39,18 @@ from tfapps.models.preprocessing.text import CLS_TOKEN, PAD_TOKEN, RESERVED_TOKE
 
 __all__ = [
     "HashedBigrams",
+    "MaskedMaxPooling",
+    "MemberLoss",
     "PaddingMask",
+    "ZeroPadding",
     "bag_of_embeddings_classifier",
+    "bigru_classifier",
     "cnn_classifier",
+    "ensemble_classifier",
     "masked_lm_loss",
     "masked_lm_pretrainer",
+    "mean_member_probabilities",
+    "member_loss",
     "mlm_dataset",
     "transformer_classifier",
     "transformer_encoder",
@@ -142,6 +149,55 @@ class HashedBigrams(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_buckets": self.num_buckets, "pad_id": self.pad_id}
+
+
+@keras.saving.register_keras_serializable(package="tfapps")
+class ZeroPadding(keras.layers.Layer):
+    """Set the vectors at padding positions to zero: `where(mask, x, 0)`.
+
+    Before a "same"-padded convolution this makes the padding tokens look exactly like the zeros
+    the convolution pads with, so a text's features do not depend on how much padding follows it.
+
+    Call arguments:
+        x: float tensor `[batch, length, channels]`.
+        mask: bool tensor `[batch, length]`, `True` at real tokens.
+    """
+
+    def call(self, x, mask):
+        return keras.ops.where(keras.ops.expand_dims(mask, -1), x, keras.ops.zeros_like(x))
+
+    def compute_output_spec(self, x, mask):
+        return keras.KerasTensor(x.shape, dtype=x.dtype)
+
+
+@keras.saving.register_keras_serializable(package="tfapps")
+class MaskedMaxPooling(keras.layers.Layer):
+    """Max over the real (unmasked) positions: `GlobalMaxPooling1D` that ignores padding.
+
+    Call arguments:
+        x: float tensor `[batch, length, channels]`.
+        mask: bool tensor `[batch, length]`, `True` at real tokens.
+
+    Returns:
+        `[batch, channels]`; zeros for a row without a single real position.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # Takes the mask explicitly, and accepts (then drops) the one Keras attaches to `x`.
+        self.supports_masking = True
+
+    def compute_mask(self, x, mask=None):
+        return None
+
+    def call(self, x, mask):
+        mask = keras.ops.expand_dims(mask, -1)
+        lowest = keras.ops.full_like(x, float("-inf"))
+        pooled = keras.ops.max(keras.ops.where(mask, x, lowest), axis=1)
+        return keras.ops.where(keras.ops.any(mask, axis=1), pooled, keras.ops.zeros_like(pooled))
+
+    def compute_output_spec(self, x, mask):
+        return keras.KerasTensor((x.shape[0], x.shape[2]), dtype=x.dtype)
 
 
 # --- transformer -------------------------------------------------------------------------------
@@ -398,8 +454,10 @@ def cnn_classifier(
     """Build Kim's (2014) CNN for sentence classification.
 
     Token embeddings, parallel ReLU `Conv1D`s of widths `kernel_sizes` with `filters` filters each,
-    global max pooling over time of each, concatenated, dropout and float32 dense logits. The
-    convolutions use "same" padding, so inputs shorter than the widest kernel work too.
+    max pooling over the real tokens of each, concatenated, dropout and float32 dense logits. The
+    convolutions use "same" padding, so inputs shorter than the widest kernel work too; padding
+    embeddings are zeroed (like the convolution's own padding) and left out of the max, so the
+    logits do not depend on how much padding follows a text.
 
     Args:
         vocabulary_size: number of token ids.
@@ -431,13 +489,161 @@ def cnn_classifier(
     check_rate("dropout", dropout)
 
     token_ids = _token_ids_input()
+    mask = PaddingMask(name="padding_mask")(token_ids)
     x = keras.layers.Embedding(vocabulary_size, embedding_dim, name="token_embedding")(token_ids)
+    x = ZeroPadding(name="zero_padding")(x, mask)
     pooled = []
     for size in kernel_sizes:
         y = keras.layers.Conv1D(filters, size, padding="same", activation="relu", name=f"conv{size}")(x)
-        pooled.append(keras.layers.GlobalMaxPooling1D(name=f"max_pool{size}")(y))
+        pooled.append(MaskedMaxPooling(name=f"max_pool{size}")(y, mask))
     x = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="features")(pooled)
     return keras.Model(token_ids, _logits(x, num_outputs, dropout), name=name)
+
+
+def bigru_classifier(
+    vocabulary_size: int,
+    sequence_length: int,
+    num_outputs: int,
+    embedding_dim: int = 128,
+    units: int = 64,
+    dropout: float = 0.5,
+    embedding_dropout: float = 0.2,
+    name: str = "bigru_classifier",
+) -> keras.Model:
+    """Build a bidirectional GRU classifier: embeddings, a BiGRU over the non-padding tokens, max
+    pooling over time, dropout, float32 dense logits.
+
+    `embedding_dropout` drops whole embedding channels (`SpatialDropout1D`), which regularises a
+    recurrent model trained from scratch better than dropping single values. Padding (id 0) is
+    masked, so the backward GRU starts at each text's last token.
+
+    Args:
+        vocabulary_size: number of token ids.
+        sequence_length: the longest input; kept for a signature shared with the other builders
+            (the model takes any length).
+        num_outputs: number of logits.
+        embedding_dim: embedding width.
+        units: GRU units per direction.
+        dropout: dropout rate before the logits.
+        embedding_dropout: channel dropout rate on the embeddings.
+        name: model name.
+
+    Returns:
+        A model mapping int32 ids `[batch, length]` to float32 logits `[batch, num_outputs]`.
+
+    Raises:
+        ValueError: for non-positive sizes or bad rates.
+    """
+    check_positive_int(
+        vocabulary_size=vocabulary_size,
+        sequence_length=sequence_length,
+        num_outputs=num_outputs,
+        embedding_dim=embedding_dim,
+        units=units,
+    )
+    check_rate("dropout", dropout)
+    check_rate("embedding_dropout", embedding_dropout)
+
+    token_ids = _token_ids_input()
+    mask = PaddingMask(name="padding_mask")(token_ids)
+    x = keras.layers.Embedding(vocabulary_size, embedding_dim, name="token_embedding")(token_ids)
+    if embedding_dropout > 0.0:
+        x = keras.layers.SpatialDropout1D(embedding_dropout, name="embedding_dropout")(x)
+    x = keras.layers.Bidirectional(keras.layers.GRU(units, return_sequences=True), name="bigru")(x, mask=mask)
+    pooled = MaskedMaxPooling(name="max_pool")(x, mask)
+    return keras.Model(token_ids, _logits(pooled, num_outputs, dropout), name=name)
+
+
+# --- ensembles ---------------------------------------------------------------------------------
+
+
+def ensemble_classifier(members: Sequence[keras.Model], name: str = "ensemble_classifier") -> keras.Model:
+    """Join classifiers over the same token ids into one model that returns every member's logits.
+
+    The members do not share weights, and a loss applied to each member's logits separately (see
+    `member_loss`) trains each exactly as it would train alone, on the same batches: the ensemble
+    costs one training run and one export. Predictions average the members' probabilities
+    (`mean_member_probabilities`), the classic ensemble that beats its best member when the
+    members make different mistakes (on SST-2: bag of embeddings, CNN and BiGRU).
+
+    Args:
+        members: at least two models mapping int32 ids `[batch, length]` to float32 logits
+            `[batch, K]`, all with the same K and distinct names.
+        name: model name.
+
+    Returns:
+        A model mapping int32 ids `[batch, length]` to float32 member logits `[batch, M, K]`,
+        members in the given order.
+
+    Raises:
+        ValueError: for fewer than two members, repeated names or different output widths.
+    """
+    members = list(members)
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least two members. Received: {len(members)} member(s)")
+    names = [member.name for member in members]
+    if len(set(names)) != len(names):
+        raise ValueError(f"ensemble members need distinct names. Received: names={names}")
+    widths = {member.name: member.output.shape[-1] for member in members}
+    if len(set(widths.values())) != 1:
+        raise ValueError(f"ensemble members must return the same number of logits. Received: {widths}")
+    width = next(iter(widths.values()))
+
+    token_ids = _token_ids_input()
+    logits = [
+        keras.layers.Reshape((1, width), name=f"{member.name}_logits")(member(token_ids))
+        for member in members
+    ]
+    return keras.Model(token_ids, keras.layers.Concatenate(axis=1, name="member_logits")(logits), name=name)
+
+
+def member_loss(loss: keras.losses.Loss) -> keras.losses.Loss:
+    """Apply a `[batch, K]` loss to each member's logits `[batch, M, K]` and average over members.
+
+    The targets `[batch, K]` are repeated for every member, so each member's gradient is what its
+    own loss alone would give (the members share no weights).
+
+    Args:
+        loss: a Keras loss taking targets and logits `[batch, K]` (e.g. `CategoricalCrossentropy`).
+
+    Returns:
+        A loss taking targets `[batch, K]` and member logits `[batch, M, K]`.
+    """
+    return MemberLoss(loss)
+
+
+@keras.saving.register_keras_serializable(package="tfapps")
+class MemberLoss(keras.losses.Loss):
+    """A `[batch, K]` loss averaged over ensemble members' logits `[batch, M, K]` (`member_loss`)."""
+
+    def __init__(self, loss: keras.losses.Loss, name: str | None = None, **kwargs):
+        if isinstance(loss, dict):  # from get_config
+            loss = keras.losses.deserialize(loss)
+        super().__init__(name=name or f"member_{loss.name}", **kwargs)
+        self.loss = loss
+
+    def call(self, y_true, y_pred):
+        members = keras.ops.shape(y_pred)[1]
+        width = keras.ops.shape(y_pred)[-1]
+        repeated = keras.ops.repeat(keras.ops.expand_dims(y_true, 1), members, axis=1)
+        per_member = self.loss.call(
+            keras.ops.reshape(repeated, (-1, width)), keras.ops.reshape(y_pred, (-1, width))
+        )
+        return keras.ops.mean(keras.ops.reshape(per_member, (-1, members)), axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "loss": keras.losses.serialize(self.loss)}
+
+
+def mean_member_probabilities(member_logits, multi_label: bool = False):
+    """The ensemble's probabilities `[batch, K]`: the mean over members of each member's softmax
+    (or, with `multi_label`, independent sigmoids) of its logits `[batch, M, K]`."""
+    member_logits = keras.ops.cast(member_logits, "float32")
+    if multi_label:
+        probabilities = keras.ops.sigmoid(member_logits)
+    else:
+        probabilities = keras.ops.softmax(member_logits, axis=-1)
+    return keras.ops.mean(probabilities, axis=1)
 
 
 # --- masked-language-model pretraining ---------------------------------------------------------

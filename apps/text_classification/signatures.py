@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfapps.apps.text_classification.data import tokenizer
+from tfapps.models.text_encoders import mean_member_probabilities
 from tfapps.serving.export import Signature
 
 __all__ = ["classify_fn", "sample_request", "serving_signatures"]
@@ -15,15 +16,21 @@ __all__ = ["classify_fn", "sample_request", "serving_signatures"]
 
 def classify_fn(model, config):
     """`text [B]` → `{probabilities [B, K], labels [B, k], scores [B, k]}`; probabilities are a
-    softmax (single-label) or independent sigmoids (multi-label)."""
+    softmax (single-label) or independent sigmoids (multi-label), averaged over the members of an
+    ensemble."""
     layer = tokenizer(config)
     class_names = tf.constant(list(config.data.class_names))
     top_k = min(config.serving.top_k, len(config.data.class_names))
-    activation = tf.nn.sigmoid if config.data.multi_label else tf.nn.softmax
+    multi_label = config.data.multi_label
+    ensemble = config.model.architecture == "ensemble"
+    activation = tf.nn.sigmoid if multi_label else tf.nn.softmax
 
     def classify(text):
-        logits = tf.cast(model(layer(text), training=False), tf.float32)
-        probabilities = activation(logits)
+        outputs = tf.cast(model(layer(text), training=False), tf.float32)
+        if ensemble:  # member logits [B, M, K]: average the members' probabilities
+            probabilities = mean_member_probabilities(outputs, multi_label=multi_label)
+        else:
+            probabilities = activation(outputs)
         scores, indices = tf.math.top_k(probabilities, k=top_k)
         return {"probabilities": probabilities, "labels": tf.gather(class_names, indices), "scores": scores}
 

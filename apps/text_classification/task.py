@@ -23,15 +23,19 @@ from tfapps.models.metrics import classification_report
 from tfapps.models.preprocessing.text import learn_wordpiece_vocabulary
 from tfapps.models.text_encoders import (
     bag_of_embeddings_classifier,
+    bigru_classifier,
     cnn_classifier,
+    ensemble_classifier,
     masked_lm_loss,
     masked_lm_pretrainer,
+    mean_member_probabilities,
+    member_loss,
     mlm_dataset,
     transformer_classifier,
 )
 from tfapps.pipelines.reader import find_split
 
-__all__ = ["TextClassificationTask", "multi_label_report"]
+__all__ = ["EnsembleAccuracy", "TextClassificationTask", "multi_label_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,58 @@ def multi_label_report(
         metrics[f"recall/{name}"] = float(recall[i])
         metrics[f"f1/{name}"] = float(f1[i])
     return metrics
+
+
+def _classifier(architecture: str, config) -> keras.Model:
+    """One classifier of `architecture` with the config's sizes."""
+    d, m = config.data, config.model
+    common = {
+        "vocabulary_size": len(d.vocabulary),
+        "sequence_length": d.sequence_length,
+        "num_outputs": len(d.class_names),
+        "dropout": m.dropout,
+    }
+    if architecture == "transformer":
+        return transformer_classifier(
+            **common,
+            hidden_dim=m.hidden_dim,
+            num_layers=m.num_layers,
+            num_heads=m.num_heads,
+            intermediate_dim=m.intermediate_dim,
+        )
+    if architecture == "cnn":
+        return cnn_classifier(**common, embedding_dim=m.embedding_dim)
+    if architecture == "bigru":
+        return bigru_classifier(**common, embedding_dim=m.embedding_dim, units=m.rnn_units)
+    return bag_of_embeddings_classifier(
+        **common, embedding_dim=m.embedding_dim, ngram_buckets=m.ngram_buckets
+    )
+
+
+@keras.saving.register_keras_serializable(package="tfapps")
+class EnsembleAccuracy(keras.metrics.MeanMetricWrapper):
+    """Accuracy of an ensemble's averaged probabilities, from member logits `[B, M, K]`: the
+    arg-max class (single-label) or every label at 0.5 (multi-label, per label as
+    `BinaryAccuracy`)."""
+
+    def __init__(self, multi_label: bool = False, name: str = "accuracy", dtype=None):
+        super().__init__(_ensemble_accuracy, name=name, dtype=dtype, multi_label=multi_label)
+        self.multi_label = multi_label
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "multi_label": self.multi_label}
+
+
+def _ensemble_accuracy(y_true, y_pred, multi_label=False):
+    probabilities = mean_member_probabilities(y_pred, multi_label=multi_label)
+    if multi_label:
+        return keras.ops.mean(
+            keras.ops.cast(keras.ops.equal(probabilities >= 0.5, y_true > 0.5), "float32"), axis=-1
+        )
+    return keras.ops.cast(
+        keras.ops.equal(keras.ops.argmax(probabilities, axis=-1), keras.ops.argmax(y_true, axis=-1)),
+        "float32",
+    )
 
 
 class TextClassificationTask:
@@ -95,26 +151,11 @@ class TextClassificationTask:
         return with_values(config, **values)
 
     def build_model(self, config) -> keras.Model:
-        d, m = config.data, config.model
-        common = {
-            "vocabulary_size": len(d.vocabulary),
-            "sequence_length": d.sequence_length,
-            "num_outputs": len(d.class_names),
-        }
-        if m.architecture == "transformer":
-            return transformer_classifier(
-                **common,
-                hidden_dim=m.hidden_dim,
-                num_layers=m.num_layers,
-                num_heads=m.num_heads,
-                intermediate_dim=m.intermediate_dim,
-                dropout=m.dropout,
-            )
-        if m.architecture == "cnn":
-            return cnn_classifier(**common, embedding_dim=m.embedding_dim, dropout=m.dropout)
-        return bag_of_embeddings_classifier(
-            **common, embedding_dim=m.embedding_dim, ngram_buckets=m.ngram_buckets, dropout=m.dropout
-        )
+        """The configured classifier; an `ensemble` returns its members' logits `[B, M, K]`."""
+        m = config.model
+        if m.architecture == "ensemble":
+            return ensemble_classifier([_classifier(name, config) for name in m.members])
+        return _classifier(m.architecture, config)
 
     def pretrain(self, model, config) -> None:
         """Masked-LM pretraining of the Transformer's encoder on the training texts
@@ -156,12 +197,16 @@ class TextClassificationTask:
 
     def loss(self, config):
         if config.data.multi_label:
-            return keras.losses.BinaryCrossentropy(from_logits=True)
-        return keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=config.model.label_smoothing
-        )
+            loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        else:
+            loss = keras.losses.CategoricalCrossentropy(
+                from_logits=True, label_smoothing=config.model.label_smoothing
+            )
+        return member_loss(loss) if config.model.architecture == "ensemble" else loss
 
     def metrics(self, config):
+        if config.model.architecture == "ensemble":
+            return [EnsembleAccuracy(multi_label=config.data.multi_label, name="accuracy")]
         if config.data.multi_label:
             return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]
         return [keras.metrics.CategoricalAccuracy(name="accuracy")]

@@ -10,9 +10,13 @@ import tensorflow as tf
 from tfapps.models.text_encoders import (
     HashedBigrams,
     bag_of_embeddings_classifier,
+    bigru_classifier,
     cnn_classifier,
+    ensemble_classifier,
     masked_lm_loss,
     masked_lm_pretrainer,
+    mean_member_probabilities,
+    member_loss,
     mlm_dataset,
     transformer_classifier,
     transformer_encoder,
@@ -33,6 +37,7 @@ BUILDERS = {
         VOCAB, LENGTH, embedding_dim=16, ngram_buckets=101, **kw
     ),
     "cnn": lambda **kw: cnn_classifier(VOCAB, LENGTH, embedding_dim=16, filters=8, **kw),
+    "bigru": lambda **kw: bigru_classifier(VOCAB, LENGTH, embedding_dim=16, units=8, **kw),
 }
 
 
@@ -86,7 +91,7 @@ def test_logits_are_float32_under_mixed_precision():
         keras.mixed_precision.set_dtype_policy(previous)
 
 
-@pytest.mark.parametrize("kind", ["transformer", "transformer_cls", "bag", "bag_bigrams"])
+@pytest.mark.parametrize("kind", list(BUILDERS))
 def test_padding_does_not_change_the_logits(kind):
     model = BUILDERS[kind](num_outputs=2)
     short = np.stack([pack([5, 9, 30], 6), pack([7, 7, 8, 20], 6)])
@@ -122,7 +127,7 @@ def test_hashed_bigrams_mask_padding_and_stay_in_range():
 # --- learning ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["transformer", "bag_bigrams", "cnn"])
+@pytest.mark.parametrize("kind", ["transformer", "bag_bigrams", "cnn", "bigru"])
 def test_each_classifier_learns_a_trivial_task(kind):
     keras.utils.set_random_seed(1)
     ids, labels = synthetic_task()
@@ -132,6 +137,88 @@ def test_each_classifier_learns_a_trivial_task(kind):
     model.fit(ids, labels, batch_size=32, epochs=6, verbose=0)
     after = model.evaluate(ids, labels, verbose=0)
     assert after < 0.5 * before, (before, after)
+
+
+# --- ensembles ---------------------------------------------------------------------------------
+
+
+def tiny_ensemble(num_outputs: int = 2) -> keras.Model:
+    return ensemble_classifier([BUILDERS[kind](num_outputs=num_outputs) for kind in ("bag", "cnn", "bigru")])
+
+
+def test_ensemble_returns_each_members_logits_in_order():
+    model = tiny_ensemble(3)
+    ids, _ = synthetic_task(5)
+    member_logits = model(ids).numpy()
+    assert member_logits.shape == (5, 3, 3)
+    for i, member in enumerate(model.layers[1:4]):
+        np.testing.assert_allclose(member_logits[:, i], member(ids).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_mean_member_probabilities_average_softmaxes_or_sigmoids():
+    logits = np.array([[[2.0, 0.0], [0.0, 1.0]]], "float32")  # one example, two members
+    softmax = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(mean_member_probabilities(logits), softmax.mean(axis=1), rtol=1e-6)
+    sigmoid = 1 / (1 + np.exp(-logits))
+    np.testing.assert_allclose(
+        mean_member_probabilities(logits, multi_label=True), sigmoid.mean(axis=1), rtol=1e-6
+    )
+
+
+def test_member_loss_is_the_mean_of_each_members_own_loss():
+    targets = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
+    logits = np.random.default_rng(0).normal(size=(2, 3, 2)).astype("float32")
+    base = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
+    expected = np.mean([float(base(targets, logits[:, m])) for m in range(3)])
+    assert float(member_loss(base)(targets, logits)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_ensemble_members_train_as_they_would_alone():
+    """Each member's gradient under the member loss is its own loss's gradient (divided by the
+    member count): the members do not co-adapt as a summed-logits model would."""
+    model = tiny_ensemble()
+    ids, labels = synthetic_task(16)
+    targets = np.eye(2, dtype="float32")[labels]
+    base = keras.losses.CategoricalCrossentropy(from_logits=True)
+    member = model.layers[2]
+    with tf.GradientTape() as tape:
+        joint = member_loss(base)(targets, model(ids, training=False))
+    with tf.GradientTape() as alone_tape:
+        alone = base(targets, member(ids, training=False))
+    for joint_grad, alone_grad in zip(
+        tape.gradient(joint, member.trainable_weights),
+        alone_tape.gradient(alone, member.trainable_weights),
+        strict=True,
+    ):
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(joint_grad).numpy() * 3, tf.convert_to_tensor(alone_grad).numpy(), atol=1e-6
+        )
+
+
+def test_ensemble_learns_and_round_trips(tmp_path):
+    keras.utils.set_random_seed(1)
+    ids, labels = synthetic_task()
+    targets = np.eye(2, dtype="float32")[labels]
+    model = tiny_ensemble()
+    model.compile(
+        keras.optimizers.Adam(1e-2), member_loss(keras.losses.CategoricalCrossentropy(from_logits=True))
+    )
+    before = model.evaluate(ids, targets, verbose=0)
+    model.fit(ids, targets, batch_size=32, epochs=6, verbose=0)
+    assert model.evaluate(ids, targets, verbose=0) < 0.5 * before
+    path = tmp_path / "ensemble.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_array_equal(restored(ids).numpy(), model(ids).numpy())
+
+
+def test_ensemble_rejects_bad_members():
+    with pytest.raises(ValueError, match="at least two members. Received: 1"):
+        ensemble_classifier([BUILDERS["bag"](num_outputs=2)])
+    with pytest.raises(ValueError, match="distinct names"):
+        ensemble_classifier([BUILDERS["bag"](num_outputs=2), BUILDERS["bag"](num_outputs=2)])
+    with pytest.raises(ValueError, match="same number of logits"):
+        ensemble_classifier([BUILDERS["bag"](num_outputs=2), BUILDERS["cnn"](num_outputs=3)])
 
 
 def template_corpus(num_rows: int = 64) -> np.ndarray:
@@ -234,11 +321,15 @@ def test_bad_arguments():
         bag_of_embeddings_classifier(VOCAB, LENGTH, 2, ngram_buckets=-1)
     with pytest.raises(ValueError, match="Received: dropout=1.0"):
         cnn_classifier(VOCAB, LENGTH, 2, dropout=1.0)
+    with pytest.raises(ValueError, match="Received: units=0"):
+        bigru_classifier(VOCAB, LENGTH, 2, units=0)
+    with pytest.raises(ValueError, match="Received: embedding_dropout=-0.1"):
+        bigru_classifier(VOCAB, LENGTH, 2, embedding_dropout=-0.1)
     with pytest.raises(ValueError, match="TokenAndPositionEmbedding"):
         masked_lm_pretrainer(cnn_classifier(VOCAB, LENGTH, 2))
 
 
-@pytest.mark.parametrize("kind", ["transformer", "transformer_cls", "bag_bigrams", "cnn"])
+@pytest.mark.parametrize("kind", ["transformer", "transformer_cls", "bag_bigrams", "cnn", "bigru"])
 def test_keras_round_trip(kind, tmp_path):
     model = BUILDERS[kind](num_outputs=3)
     ids, _ = synthetic_task(6)
