@@ -19,6 +19,7 @@ __all__ = [
     "Signature",
     "Task",
     "TrainConfig",
+    "batch_shapes_may_vary",
     "per_replica_batch_size",
 ]
 
@@ -116,6 +117,15 @@ def per_replica_batch_size(config: Any, input_context: Any = None) -> int:
     `input_context` (a `tf.distribute.InputContext`), or all of it without one."""
     global_batch = config.train.batch_size
     return input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
+
+
+def batch_shapes_may_vary(input_context: Any = None) -> bool:
+    """Whether a pipeline may cut each batch to its own length (e.g. its longest text).
+
+    Only with a single replica: Keras builds a distributed model by averaging the replicas' first
+    batches, which fails when their shapes differ, so with several replicas batches keep their
+    fixed length."""
+    return input_context is None or input_context.num_replicas_in_sync <= 1
 
 
 @runtime_checkable

@@ -46,10 +46,14 @@ class Signature:
             output name → tensor. It must be traceable by `tf.function` and use only ops that
             stock TF Serving has (core TensorFlow and tensorflow-text).
         inputs: input name → `tf.TensorSpec` (leading dimension `None` so batching works).
+        resources: objects outside the model that `fn` uses and that own TensorFlow resources
+            (e.g. a SentencePiece tokenizer layer): the export tracks them so the SavedModel
+            carries them.
     """
 
     fn: Callable[..., Mapping[str, Any]]
     inputs: Mapping[str, tf.TensorSpec]
+    resources: tuple[Any, ...] = ()
 
     def concrete_input_signature(self) -> list[tf.TensorSpec]:
         """The input specs, named after their keys (these become the SavedModel's input aliases)."""
@@ -177,6 +181,9 @@ def export_model(
     try:
         archive = keras.export.ExportArchive()
         archive.track(model)
+        for signature in signatures.values():
+            for resource in signature.resources:
+                archive.track(resource)
         for key, signature in signatures.items():
             archive.add_endpoint(
                 name=key, fn=_positional(signature), input_signature=signature.concrete_input_signature()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfapps.apps.task import batch_shapes_may_vary
 from tfapps.models.preprocessing.text import WordPieceTokenizer
 from tfapps.pipelines.reader import find_split
 from tfapps.pipelines.splits import train_and_validation
@@ -108,7 +109,8 @@ def make_dataset(
     batch_size: int,
     input_context: Any = None,
 ) -> tf.data.Dataset:
-    """A repeated, batched dataset of `(token_ids [B, L], targets [B, K])` for `fit`."""
+    """A repeated, batched dataset of `(token_ids [B, L], targets [B, K])` for `fit`; `L` is the
+    batch's longest text where `batch_shapes_may_vary`, else `data.sequence_length`."""
     ids = token_ids([r.text for r in records], config)
     targets = labels_matrix(records, len(config.data.class_names))
     ds = tf.data.Dataset.from_tensor_slices((ids, targets))
@@ -121,7 +123,9 @@ def make_dataset(
         ds = ds.repeat().batch(batch_size, drop_remainder=True)
     else:
         ds = ds.batch(batch_size).repeat()
-    return ds.map(trim_padding, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    if batch_shapes_may_vary(input_context):
+        ds = ds.map(trim_padding, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def trim_padding(ids: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
