@@ -7,8 +7,8 @@ Logs go to stderr, results to stdout. Exit codes: 0 ok, 1 runtime error, 2 usage
     tfapps train TASK --data PATH [--val-data PATH] --run-dir DIR [--preset P] [--config F]... [--set K=V]...
     tfapps evaluate TASK --run-dir DIR --data PATH
     tfapps export TASK --run-dir DIR --export-dir BASE [--name NAME] [--version N]
-    tfapps predict --model-dir BASE/NAME [--signature S] [--output FILE.jsonl] [--output-dir DIR] INPUT...
-    tfapps predict --server HOST:PORT [--grpc] --model NAME [--output FILE.jsonl] [--output-dir DIR] INPUT...
+    tfapps predict --model-dir BASE/NAME [--signature S] [--output FILE.jsonl] [--output-dir DIR] [--lines] INPUT...
+    tfapps predict --server HOST:PORT [--grpc] --model NAME [--output FILE.jsonl] [--output-dir DIR] [--lines] INPUT...
     tfapps serve --port 8500 --rest_api_port 8501 --model_name NAME --model_base_path BASE/NAME
 """
 
@@ -102,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
         help="write per-pixel outputs of DICOM/NIfTI/image inputs (masks, saliency) here: NIfTI with "
         "the input's affine for NIfTI inputs, PNG for 2D images",
     )
+    predict.add_argument(
+        "--lines",
+        action="store_true",
+        help="send each non-empty line of the text files as one input (e.g. sentences to translate)",
+    )
     predict.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
 
     verbs.add_parser(
@@ -188,6 +193,7 @@ def _run(args) -> int:
                 args.batch_size,
                 args.version,
                 output_dir=args.output_dir,
+                lines=args.lines,
             )
         else:
             if args.model or args.grpc:
@@ -195,12 +201,19 @@ def _run(args) -> int:
                     "--model and --grpc go with --server, not --model-dir. Received: --model-dir"
                 )
             rows = predict_files(
-                args.model_dir, inputs, args.signature, args.batch_size, args.version, args.output_dir
+                args.model_dir,
+                inputs,
+                args.signature,
+                args.batch_size,
+                args.version,
+                args.output_dir,
+                lines=args.lines,
             )
         out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115 (closed below)
-        failures = 0
+        failures = answered = 0
         try:
             for row in rows:
+                answered += 1
                 failures += "error" in row
                 out.write(json.dumps(row) + "\n")
                 out.flush()
@@ -208,7 +221,7 @@ def _run(args) -> int:
             if out is not sys.stdout:
                 out.close()
         if failures:
-            print(f"tfapps: error: {failures} of {len(inputs)} input(s) failed", file=sys.stderr)
+            print(f"tfapps: error: {failures} of {answered} input(s) failed", file=sys.stderr)
         return EXIT_RUNTIME_ERROR if failures else 0
     raise UsageError(f"Unknown command. Received: {args.verb!r}")
 

@@ -4,6 +4,7 @@ in batches, one JSON object per input."""
 from __future__ import annotations
 
 import base64
+import functools
 import glob
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -164,33 +165,83 @@ def _write_spatial_output(name: str, value: np.ndarray, image, source: Path, out
     return write_nifti(output_dir / f"{stem}_{name}.nii.gz", value.astype(dtype), affine)
 
 
+class _Item(NamedTuple):
+    """One input of a string signature: its name in the output rows, and how to get its bytes."""
+
+    name: str
+    read: Callable[[], bytes]
+
+
+def _file_items(paths: list[Path]) -> Iterator[_Item | dict[str, Any]]:
+    """Each file's bytes as one input."""
+    for path in paths:
+        yield _Item(str(path), path.read_bytes)
+
+
+def _line_items(paths: list[Path]) -> Iterator[_Item | dict[str, Any]]:
+    """Each non-empty line of each file as one input (`path:line`); an unreadable file is an
+    error row."""
+    for path in paths:
+        try:
+            lines = path.read_bytes().splitlines()
+        except OSError as err:
+            yield {"input": str(path), "error": short_error(err)}
+            continue
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                yield _Item(f"{path}:{number}", functools.partial(bytes, line.strip()))
+
+
 def _rows(
     run: Callable[[dict[str, np.ndarray]], Mapping[str, np.ndarray]],
     alias: str,
-    inputs: list[Path],
+    items: Iterable[_Item | dict[str, Any]],
     batch_size: int,
 ) -> Iterator[dict[str, Any]]:
-    """Run `inputs` in batches; a batch that fails is retried one input at a time, so one bad
-    file costs only its own answer."""
+    """Run `items` in batches; a batch that fails is retried one input at a time, so one bad
+    input costs only its own answer. Error rows among `items` pass through."""
 
-    def run_batch(batch: list[Path]) -> list[dict[str, Any]]:
-        values = np.array([p.read_bytes() for p in batch], dtype=object)
+    def run_batch(batch: list[_Item]) -> list[dict[str, Any]]:
+        values = np.array([item.read() for item in batch], dtype=object)
         outputs = run({alias: values})
         return [
-            {"input": str(p), **{k: to_jsonable(k, np.asarray(v)[i]) for k, v in sorted(outputs.items())}}
-            for i, p in enumerate(batch)
+            {"input": item.name, **{k: to_jsonable(k, np.asarray(v)[i]) for k, v in sorted(outputs.items())}}
+            for i, item in enumerate(batch)
         ]
 
-    for start in range(0, len(inputs), batch_size):
-        batch = inputs[start : start + batch_size]
+    def run_all(batch: list[_Item]) -> Iterator[dict[str, Any]]:
         try:
             yield from run_batch(batch)
         except (TfappsError, OSError):
-            for path in batch:
+            for item in batch:
                 try:
-                    yield from run_batch([path])
+                    yield from run_batch([item])
                 except (TfappsError, OSError) as err:
-                    yield {"input": str(path), "error": short_error(err)}
+                    yield {"input": item.name, "error": short_error(err)}
+
+    batch: list[_Item] = []
+    for item in items:
+        if isinstance(item, dict):
+            yield item
+            continue
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield from run_all(batch)
+            batch = []
+    if batch:
+        yield from run_all(batch)
+
+
+def _string_items(inputs: list[Path], lines: bool) -> Iterator[_Item | dict[str, Any]]:
+    return _line_items(inputs) if lines else _file_items(inputs)
+
+
+def _check_lines(feed: _Feed, lines: bool) -> None:
+    if lines and feed.is_array:
+        raise UsageError(
+            "--lines sends each line of text files to a string input; this signature takes decoded "
+            f"images or volumes. Received: input '{feed.alias}' of rank {feed.rank}"
+        )
 
 
 _MAX_PRINTED_VALUES = 4096
@@ -230,11 +281,13 @@ def predict_files(
     batch_size: int = 32,
     version: int | None = None,
     output_dir: str | Path | None = None,
+    lines: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Run a local SavedModel on files: yield `{"input": path, <output>: value, ...}` per input,
     or `{"input": path, "error": ...}`.
 
-    A signature with one string input gets each file's bytes, in batches; one with a float
+    A signature with one string input gets each file's bytes, in batches (with `lines`, each
+    non-empty line of each file instead, named `path:line`: sentences to translate); one with a float
     image/volume input (`[None, H, W, C]`, `[None, D, H, W, C]`) gets each DICOM, NIfTI or image
     file decoded to physical units, one request per file; outputs of the input's spatial size go
     to `output_dir` (`<output>_file` in the row) — NIfTI with the input's affine for NIfTI inputs.
@@ -249,6 +302,7 @@ def predict_files(
     servable = load_servable(version_dir(model_dir, version))
     info = servable.signature(signature_name)
     feed = _feed_for({a: (spec.dtype_name, spec.shape) for a, spec in info.inputs.items()}, signature_name)
+    _check_lines(feed, lines)
 
     def run(feeds):
         return servable.predict(feeds, signature_name=signature_name)
@@ -256,7 +310,7 @@ def predict_files(
     if feed.is_array:
         yield from _array_rows(run, feed, inputs, Path(output_dir) if output_dir else None)
     else:
-        yield from _rows(run, feed.alias, inputs, batch_size)
+        yield from _rows(run, feed.alias, _string_items(inputs, lines), batch_size)
 
 
 def _declared_shape(tensor_info: Mapping[str, Any]) -> tuple[int | None, ...] | None:
@@ -277,6 +331,7 @@ def predict_remote(
     version: int | None = None,
     timeout: float = 30.0,
     output_dir: str | Path | None = None,
+    lines: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Send files to a running TF Serving (or `tfapps serve`) over REST or gRPC; rows as `predict_files`.
 
@@ -287,6 +342,7 @@ def predict_remote(
         grpc: use gRPC instead of REST.
         signature_name, batch_size, version, timeout: as named.
         output_dir: where per-voxel outputs of decoded (DICOM, NIfTI, image) inputs are written.
+        lines: send each non-empty line of the files as one input (string signatures).
 
     Raises:
         UsageError: the signature takes neither one string input nor one float image/volume input.
@@ -309,6 +365,7 @@ def predict_remote(
             a: (t["dtype"], _declared_shape(t)) for a, t in signatures[signature_name]["inputs"].items()
         }
         feed = _feed_for(declared, signature_name)
+        _check_lines(feed, lines)
 
         def run(feeds):
             return client.predict(model_name, feeds, signature_name=signature_name, version=version)
@@ -316,7 +373,7 @@ def predict_remote(
         if feed.is_array:
             yield from _array_rows(run, feed, inputs, Path(output_dir) if output_dir else None)
         else:
-            yield from _rows(run, feed.alias, inputs, batch_size)
+            yield from _rows(run, feed.alias, _string_items(inputs, lines), batch_size)
     finally:
         close = getattr(client, "close", None)
         if close is not None:

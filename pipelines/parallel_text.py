@@ -37,11 +37,9 @@ This module does not import TensorFlow, so that reading and checking a dataset s
 
 from __future__ import annotations
 
-import codecs
 import csv
 import dataclasses
 import gzip
-import json
 import logging
 import os
 import zlib
@@ -52,7 +50,8 @@ from typing import Any, NamedTuple
 
 from tfapps.apps.errors import DataError, InvalidArgumentError, NotFoundError
 from tfapps.pipelines.dataset_files import IssueTally, count_noun, describe_path, issue_lines
-from tfapps.pipelines.splits import SPLIT_NAMES
+from tfapps.pipelines.splits import SPLIT_NAMES, canonical_split
+from tfapps.pipelines.text_files import checked_utf8_bytes, json_object_or_reason, utf8_error_reason
 
 __all__ = [
     "LAYOUTS",
@@ -286,7 +285,7 @@ def read_parallel_text(
         >>> len(data), data.pairs[0].source, data.pairs[0].origin
         (29000, 'Two young, White males are outside near many bushes.', 'train.en.gz:1 / train.de.gz:1')
     """
-    split = _checked_split(split)
+    split = canonical_split(split)
     options = _Options(
         source_lang=_checked_name("source_lang", source_lang, lang=True),
         target_lang=_checked_name("target_lang", target_lang, lang=True),
@@ -415,12 +414,7 @@ def _file_bytes(path: Path) -> bytes:
                 f"{path.name} is not a readable gzip file ({type(error).__name__}: {error}). Expected a "
                 f"complete gzip file, or plain UTF-8 text. Received: path='{path}'"
             ) from error
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise DataError(
-            f"{path.name} is UTF-16 (it starts with a UTF-16 byte-order mark). Expected UTF-8 text; save "
-            f"the file as UTF-8. Received: path='{path}'"
-        )
-    return data.removeprefix(codecs.BOM_UTF8)
+    return checked_utf8_bytes(data, path)
 
 
 def _decoded_lines(path: Path, tally: _Tally) -> list[str | None]:
@@ -445,8 +439,7 @@ def _decoded_lines(path: Path, tally: _Tally) -> list[str | None]:
         try:
             lines.append(raw.decode("utf-8").removesuffix("\r"))
         except UnicodeDecodeError as error:
-            reason = f"byte 0x{raw[error.start]:02x} at offset {error.start} is not UTF-8"
-            tally.note("invalid_utf8", f"{path.name}:{number}: {reason}")
+            tally.note("invalid_utf8", f"{path.name}:{number}: {utf8_error_reason(raw, error)}")
             lines.append(None)
     return lines
 
@@ -610,13 +603,9 @@ def _jsonl_rows(file: Path, tally: _Tally, options: _Options) -> tuple[list[_Row
         if line is None:
             continue
         origin = f"{file.name}:{number}"
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
-            tally.note("bad_json", f"{origin}: not JSON ({error.msg} at column {error.colno})")
-            continue
-        if not isinstance(value, dict):
-            tally.note("bad_json", f"{origin}: a JSON {type(value).__name__}, expected an object")
+        value = json_object_or_reason(line)
+        if isinstance(value, str):
+            tally.note("bad_json", f"{origin}: {value}")
             continue
         objects.append((origin, value))
     if not objects:
@@ -888,19 +877,6 @@ def _locate_in_folder(folder: Path, split: str, options: _Options) -> _Located:
 
 
 # ----------------------------------------------------------------------------------- arguments
-
-
-def _checked_split(split: str) -> str:
-    """The canonical split name ("train", "val", "test" or "predict") for a name or alias."""
-    if isinstance(split, str):
-        name = split.strip().lower()
-        if name == "predict":
-            return name
-        for canonical, aliases in SPLIT_NAMES.items():
-            if name in aliases:
-                return canonical
-    accepted = ", ".join([*(alias for aliases in SPLIT_NAMES.values() for alias in aliases), "predict"])
-    raise InvalidArgumentError(f"Unknown split. Expected one of {accepted}. Received: split={split!r}")
 
 
 def _checked_name(argument: str, value: str, lang: bool = False) -> str:

@@ -1,4 +1,10 @@
-"""Deterministic hold-out splits of image records (a validation split when none is given)."""
+"""Split names and deterministic hold-out splits of records.
+
+`SPLIT_NAMES` and `canonical_split` give the names a reader accepts for its `split` argument (and
+the folder names of split layouts); `split_records` and `train_and_validation` hold out a seeded
+validation share of image records when no validation set is given. TensorFlow-free, so the
+readers that use it import fast.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import numpy as np
 
 from tfapps.apps.errors import InvalidArgumentError
 
-__all__ = ["SPLIT_NAMES", "split_records", "train_and_validation"]
+__all__ = ["SPLIT_NAMES", "canonical_split", "split_records", "train_and_validation"]
 
 # Folder names of each split in split layouts (`train/`, `val/`, `test/` and their aliases).
 SPLIT_NAMES = {
@@ -19,6 +25,34 @@ SPLIT_NAMES = {
 }
 
 Record = TypeVar("Record", bound=Any)
+
+
+def canonical_split(split: str) -> str:
+    """The canonical split name ("train", "val", "test" or "predict") for a name or alias.
+
+    Case and surrounding whitespace are ignored; the aliases are those of `SPLIT_NAMES`
+    ("validation", "valid", "dev", "training", "testing"). "predict" is the readers' mode for
+    inputs without labels or targets.
+
+    Args:
+        split: the `split` argument a reader was given.
+
+    Raises:
+        InvalidArgumentError: `split` is not a string naming a split or an alias of one.
+
+    Example:
+        >>> canonical_split(" Dev "), canonical_split("predict")
+        ('val', 'predict')
+    """
+    if isinstance(split, str):
+        name = split.strip().lower()
+        if name == "predict":
+            return name
+        for canonical, aliases in SPLIT_NAMES.items():
+            if name in aliases:
+                return canonical
+    accepted = ", ".join([*(alias for aliases in SPLIT_NAMES.values() for alias in aliases), "predict"])
+    raise InvalidArgumentError(f"Unknown split. Expected one of {accepted}. Received: split={split!r}")
 
 
 def _image_path(record: Any) -> str:

@@ -20,7 +20,7 @@ Layouts (detected from the path):
   objects' keys; a label may be a string, an integer or (multi-label) a list.
 - "folders": one sub-folder per class of UTF-8 `.txt` files (one text per file, searched
   recursively). A split layout (`train/`, `val/`, `test/`: the folder names of
-  `pipelines.reader.SPLIT_NAMES`) is read from its `split` sub-folder.
+  `pipelines.splits.SPLIT_NAMES`) is read from its `split` sub-folder.
 
 Columns: an empty `text_column` picks the first of `TEXT_COLUMNS` present (case-insensitive), else
 the only column that is not the label column; an empty `label_column` picks the first of
@@ -29,8 +29,8 @@ integers: "2" before "10") unless `class_names` is given; then labels outside it
 unknown, which is how a validation file with a class the training file lacks shows up.
 
 This module imports neither TensorFlow nor `pipelines.reader` (which does), so that reading and
-checking a dataset stays fast; that is also why it keeps private copies of the few helpers of
-`pipelines.dataset_files` it needs.
+checking a dataset stays fast: the helpers it shares with the other readers come from the
+TensorFlow-free `pipelines.dataset_files`, `pipelines.splits` and `pipelines.text_files`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ import codecs
 import csv
 import dataclasses
 import io
-import json
 import logging
 import os
 import re
@@ -58,7 +57,8 @@ from tfapps.pipelines.dataset_files import (
     describe_path,
     issue_lines,
 )
-from tfapps.pipelines.splits import SPLIT_NAMES
+from tfapps.pipelines.splits import SPLIT_NAMES, canonical_split
+from tfapps.pipelines.text_files import checked_utf8_bytes, json_object_or_reason, utf8_error_reason
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -310,7 +310,7 @@ def read_text_dataset(
         >>> test.records[0].labels
         ()
     """
-    split = _checked_split(split)
+    split = canonical_split(split)
     names = checked_class_names(class_names)
     for name, value in (("text_column", text_column), ("label_column", label_column)):
         if not isinstance(value, str):
@@ -557,13 +557,7 @@ def _decoded_lines(path: Path, tally: _Tally) -> tuple[list[str], list[int] | No
     """The file's UTF-8 lines (with their endings) and their 1-based line numbers (None: every
     line, numbered in order). Lines that are not UTF-8 are noted and left out, so one bad byte
     costs one line rather than the file."""
-    data = path.read_bytes()
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise DataError(
-            f"{path.name} is UTF-16 (it starts with a UTF-16 byte-order mark). Expected UTF-8 text; save "
-            f"the file as UTF-8. Received: path='{path}'"
-        )
-    data = data.removeprefix(codecs.BOM_UTF8)
+    data = checked_utf8_bytes(path.read_bytes(), path)
     try:
         # newline="" splits on \n, \r and \r\n only, as the csv module expects; str.splitlines
         # would also split inside texts at \x0c, \x1c or \u2028.
@@ -577,7 +571,7 @@ def _decoded_lines(path: Path, tally: _Tally) -> tuple[list[str], list[int] | No
             lines.append(raw.decode("utf-8"))
             numbers.append(number)
         except UnicodeDecodeError as error:
-            tally.note("invalid_utf8", f"{path.name}:{number}: {_decode_reason(raw, error)}")
+            tally.note("invalid_utf8", f"{path.name}:{number}: {utf8_error_reason(raw, error)}")
     return lines, numbers
 
 
@@ -626,13 +620,9 @@ def _read_jsonl(path: Path, tally: _Tally) -> tuple[list[str], list[tuple[int, d
         if not line.strip():
             continue
         number = i + 1 if numbers is None else numbers[i]
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
-            tally.note("bad_rows", f"{path.name}:{number}: not JSON ({error.msg} at column {error.colno})")
-            continue
-        if not isinstance(value, dict):
-            tally.note("bad_rows", f"{path.name}:{number}: a JSON {type(value).__name__}, expected an object")
+        value = json_object_or_reason(line)
+        if isinstance(value, str):
+            tally.note("bad_rows", f"{path.name}:{number}: {value}")
             continue
         keys.update(dict.fromkeys(value))
         objects.append((number, value))
@@ -746,10 +736,6 @@ def _clean_text(text: str) -> str:
     return (text.replace("\r\n", "\n") if "\r" in text else text).strip()
 
 
-def _decode_reason(raw: bytes, error: UnicodeDecodeError) -> str:
-    return f"byte 0x{raw[error.start]:02x} at offset {error.start} is not UTF-8"
-
-
 # ------------------------------------------------------------------------------- folder layout
 
 
@@ -778,7 +764,7 @@ def _folder_dataset(root: Path, split: str, options: _Options) -> TextDataset:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
-            tally.note("invalid_utf8", f"{tally.name(file)}: {_decode_reason(data, error)}")
+            tally.note("invalid_utf8", f"{tally.name(file)}: {utf8_error_reason(data, error)}")
             continue
         rows.append((str(file), _clean_text(text), labels))
     return _dataset(
@@ -839,19 +825,6 @@ def _split_folder(root: Path, split: str) -> tuple[Path, str | None]:
 
 
 # ----------------------------------------------------------------------------------- arguments
-
-
-def _checked_split(split: str) -> str:
-    """The canonical split name ("train", "val", "test" or "predict") for a name or alias."""
-    if isinstance(split, str):
-        name = split.strip().lower()
-        if name == "predict":
-            return name
-        for canonical, aliases in SPLIT_NAMES.items():
-            if name in aliases:
-                return canonical
-    accepted = ", ".join([*(alias for aliases in SPLIT_NAMES.values() for alias in aliases), "predict"])
-    raise InvalidArgumentError(f"Unknown split. Expected one of {accepted}. Received: split={split!r}")
 
 
 def _existing_path(path: str | Path) -> Path:

@@ -29,6 +29,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tfapps.models.checks import check_positive_int
+from tfapps.models.preprocessing.strings import checked_string_vector, replace_invalid_utf8
 
 __all__ = [
     "BOS_ID",
@@ -57,12 +58,6 @@ MODEL_TYPES = ("unigram", "bpe", "char", "word")
 # space). It keeps case. The normaliser's tables are stored in the model proto, so the graph ops
 # normalise exactly as the trainer did.
 _NORMALIZATION_RULE = "nmt_nfkc"
-
-
-def _replace_invalid_utf8(texts: tf.Tensor) -> tf.Tensor:
-    # Invalid bytes become U+FFFD (which the nmt_nfkc normaliser drops, other models map to <unk>)
-    # before they reach the kernel: one bad request string must not fail the whole batch.
-    return tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
 
 
 # --- model bytes in configs ----------------------------------------------------------------------
@@ -392,14 +387,9 @@ class SentencePieceTokenizer(keras.layers.Layer):
     # --- graph ops -----------------------------------------------------------------------------
 
     def call(self, texts):
-        texts = tf.convert_to_tensor(texts)
-        if texts.dtype != tf.string:
-            raise ValueError(f"SentencePieceTokenizer expects strings. Received: dtype={texts.dtype.name}")
-        if texts.shape.rank is not None and texts.shape.rank != 1:
-            raise ValueError(
-                f"SentencePieceTokenizer expects a vector of strings [batch]. Received: shape={texts.shape}"
-            )
-        pieces = self._sentencepiece.tokenize(_replace_invalid_utf8(texts))  # ragged int32 [batch, (pieces)]
+        texts = checked_string_vector(texts, "SentencePieceTokenizer")
+        # U+FFFD: the nmt_nfkc normaliser drops it, other models map it to <unk>.
+        pieces = self._sentencepiece.tokenize(replace_invalid_utf8(texts))  # ragged int32 [batch, (pieces)]
         pieces = pieces[:, : self.sequence_length - self._num_special]
         batch_size = tf.shape(texts, out_type=tf.int64)[0]
         parts = [pieces]

@@ -27,6 +27,7 @@ import tensorflow_text as tf_text
 from tensorflow_text.tools.wordpiece_vocab.bert_vocab_from_dataset import bert_vocab_from_dataset
 
 from tfapps.models.checks import check_positive_int
+from tfapps.models.preprocessing.strings import checked_string_vector, replace_invalid_utf8
 
 __all__ = [
     "CLS_TOKEN",
@@ -71,12 +72,6 @@ DEFAULT_LEARN_PARAMS = {
     # quality as the default 4 in three quarters of the time.
     "num_iterations": 3,
 }
-
-
-def _replace_invalid_utf8(texts: tf.Tensor) -> tf.Tensor:
-    # Invalid bytes become U+FFFD (so the word holding one becomes [UNK]) instead of failing the
-    # whole batch, or the whole serving request, inside the tokenizer's kernels.
-    return tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
 
 
 def _trim_vocabulary(vocabulary: list[str], vocab_size: int, num_reserved: int) -> list[str]:
@@ -166,7 +161,7 @@ def learn_wordpiece_vocabulary(
     dataset = (
         tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string, shape=[len(texts)]))
         .batch(_LEARN_BATCH_SIZE)
-        .map(_replace_invalid_utf8)
+        .map(replace_invalid_utf8)
     )
     try:
         vocabulary = bert_vocab_from_dataset(
@@ -320,14 +315,9 @@ class WordPieceTokenizer(keras.layers.Layer):
     # --- graph ops -----------------------------------------------------------------------------
 
     def call(self, texts):
-        texts = tf.convert_to_tensor(texts)
-        if texts.dtype != tf.string:
-            raise ValueError(f"WordPieceTokenizer expects strings. Received: dtype={texts.dtype.name}")
-        if texts.shape.rank is not None and texts.shape.rank != 1:
-            raise ValueError(
-                f"WordPieceTokenizer expects a vector of strings [batch]. Received: shape={texts.shape}"
-            )
-        texts = self._normalizer.normalize(_replace_invalid_utf8(texts))
+        texts = checked_string_vector(texts, "WordPieceTokenizer")
+        # U+FFFD is no word piece, so the word holding an invalid byte becomes [UNK].
+        texts = self._normalizer.normalize(replace_invalid_utf8(texts))
         pieces = self._wordpiece.tokenize(texts)  # ragged int32 [batch, (pieces)]
         pieces = pieces[:, : self.sequence_length - 2]
         batch_size = tf.shape(texts, out_type=tf.int64)[0]

@@ -6,10 +6,6 @@ import gzip
 import hashlib
 import json
 import logging
-import os
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -343,7 +339,9 @@ def test_keras_model_round_trip(model, tmp_path):
     assert (layer.model, layer.sequence_length, layer.add_bos, layer.add_eos) == (model, 16, True, True)
 
 
-def test_saved_model_reloads_with_only_tensorflow_and_tensorflow_text(tokenizer, tmp_path):
+def test_saved_model_reloads_with_only_tensorflow_and_tensorflow_text(
+    tokenizer, tmp_path, reload_in_fresh_interpreter
+):
     """What TF Serving sees: the SavedModel alone, tensorflow-text ops registered, no tfapps/sentencepiece."""
     texts = [*NEW_TEXTS, "", "Ein \ufffd ☃ Mann"]
     module = tf.Module()
@@ -360,35 +358,11 @@ def test_saved_model_reloads_with_only_tensorflow_and_tensorflow_text(tokenizer,
         signatures={"serving_default": module.tokenize, "round_trip": module.round_trip},
     )
 
-    script = textwrap.dedent(
-        """
-        import json, sys
-        import tensorflow as tf
-        import tensorflow_text  # registers its ops here, as TF Serving links them in: the load needs them
-        loaded = tf.saved_model.load(sys.argv[1])
-        texts = tf.constant(json.loads(sys.argv[2]))
-        (ids,) = loaded.signatures["serving_default"](texts).values()
-        text = loaded.signatures["round_trip"](texts)["text"]
-        print(json.dumps({"ids": ids.numpy().tolist(),
-                          "text": [t.decode() for t in text.numpy().tolist()],
-                          "leaked": sorted(m for m in ("tfapps", "keras_hub", "sentencepiece") if m in sys.modules)}))
-        """
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(path), json.dumps(texts)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
-    assert answer["leaked"] == []
-    assert answer["ids"] == tokenizer(tf.constant(texts)).numpy().tolist()
-    assert answer["text"] == [*NEW_TEXTS, "", "Ein  ⁇  Mann"]
+    reloaded = reload_in_fresh_interpreter(path, texts, signatures=("serving_default", "round_trip"))
+    assert reloaded.imported == []
+    (ids,) = reloaded.outputs["serving_default"].values()
+    assert ids == tokenizer(tf.constant(texts)).numpy().tolist()
+    assert reloaded.outputs["round_trip"]["text"] == [*NEW_TEXTS, "", "Ein  ⁇  Mann"]
 
 
 def test_keras_export_archive_tracks_the_model_resource(tokenizer, tmp_path):

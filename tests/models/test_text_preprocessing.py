@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -148,7 +142,9 @@ def test_keras_model_round_trip(tokenizer, tmp_path):
     assert layer.get_vocabulary() == VOCABULARY
 
 
-def test_saved_model_reloads_with_only_tensorflow_and_tensorflow_text(tokenizer, tmp_path):
+def test_saved_model_reloads_with_only_tensorflow_and_tensorflow_text(
+    tokenizer, tmp_path, reload_in_fresh_interpreter
+):
     """What TF Serving sees: the SavedModel alone, tensorflow-text ops registered, no tfapps/keras-hub."""
     texts = ["the film was great!", "", "playing films, xyz", "café"]
     module = tf.Module()
@@ -156,32 +152,10 @@ def test_saved_model_reloads_with_only_tensorflow_and_tensorflow_text(tokenizer,
     module.tokenize = tf.function(tokenizer, input_signature=[tf.TensorSpec([None], tf.string)])
     tf.saved_model.save(module, str(tmp_path / "saved"), signatures={"serving_default": module.tokenize})
 
-    script = textwrap.dedent(
-        """
-        import json, sys
-        import tensorflow as tf
-        import tensorflow_text  # registers its ops here, as TF Serving links them in: the load needs them
-        loaded = tf.saved_model.load(sys.argv[1])
-        ids = loaded.signatures["serving_default"](tf.constant(json.loads(sys.argv[2])))
-        (output,) = ids.values()
-        print(json.dumps({"ids": output.numpy().tolist(),
-                          "leaked": sorted(m for m in ("tfapps", "keras_hub") if m in sys.modules)}))
-        """
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "saved"), json.dumps(texts)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
-    assert answer["leaked"] == []
-    assert answer["ids"] == tokenizer(tf.constant(texts)).numpy().tolist()
+    reloaded = reload_in_fresh_interpreter(tmp_path / "saved", texts)
+    assert reloaded.imported == []
+    (ids,) = reloaded.outputs["serving_default"].values()
+    assert ids == tokenizer(tf.constant(texts)).numpy().tolist()
 
 
 # --- learn_wordpiece_vocabulary ----------------------------------------------------------------

@@ -14,6 +14,7 @@ import tensorflow as tf
 from tfapps.apps import config as config_lib
 from tfapps.apps import runs
 from tfapps.apps.errors import ConfigError, InvalidArgumentError
+from tfapps.apps.predict import predict_files, predict_remote
 from tfapps.apps.registry import get_task
 from tfapps.apps.translation import data as translation_data
 from tfapps.apps.translation.synthetic import GLOSSARY, synthetic_pairs, write_synthetic_pairs
@@ -133,6 +134,13 @@ def test_learns_generated_pairs_exports_and_serves_translations(tmp_path: Path, 
     assert (np.diff(nbest["scores"].numpy(), axis=1) <= 1e-6).all()  # best first
     assert [t.decode() for t in nbest["translations"].numpy()[:, 0]] == list(german)
 
+    # `tfapps predict --lines`: one translation per line of a text file (blank lines skipped).
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text(f"{english[0]}\n\n{english[1]}\r\n", encoding="utf-8")
+    rows = list(predict_files(version.parent, [sentences], lines=True))
+    assert [r["input"] for r in rows] == [f"{sentences}:1", f"{sentences}:3"]
+    assert [r["translation"] for r in rows] == [german[0], german[1]]
+
     # Served over REST and gRPC: the same answers; clean client errors for bad inputs.
     options = ServerOptions(model_name="mt", model_base_path=str(version.parent), grpc_port=0, rest_port=0)
     request = {"text": np.array([english[0].encode(), "ein Wort ÄÖÜ".encode(), b"\xff"], dtype=object)}
@@ -146,6 +154,8 @@ def test_learns_generated_pairs_exports_and_serves_translations(tmp_path: Path, 
                 client.predict("mt", {"text": np.array([1.0, 2.0], np.float32)})
             with pytest.raises(InvalidArgumentError, match="text"):
                 client.predict("mt", {"sentence": request["text"]})
+        remote = list(predict_remote(f"127.0.0.1:{server.rest_port}", "mt", [sentences], lines=True))
+        assert [r["translation"] for r in remote] == [german[0], german[1]]
 
 
 def test_glossary_covers_the_generated_words() -> None:
