@@ -21,6 +21,7 @@ __all__ = [
     "TrainConfig",
     "batch_shapes_may_vary",
     "per_replica_batch_size",
+    "validation_batches",
 ]
 
 
@@ -126,6 +127,16 @@ def batch_shapes_may_vary(input_context: Any = None) -> bool:
     batches, which fails when their shapes differ, so with several replicas batches keep their
     fixed length."""
     return input_context is None or input_context.num_replicas_in_sync <= 1
+
+
+def validation_batches(ds: Any, batch_size: int, input_context: Any = None) -> Any:
+    """Batch a validation `tf.data.Dataset` for `fit`: repeated, so Keras' `validation_steps`
+    never runs dry. With one replica the last batch is partial (each example counted once per
+    pass); with several, every batch is full (the stream wraps around), because Keras builds a
+    distributed model from the replicas' first batches, which must have the same shape."""
+    if batch_shapes_may_vary(input_context):
+        return ds.batch(batch_size).repeat()
+    return ds.repeat().batch(batch_size, drop_remainder=True)
 
 
 @runtime_checkable

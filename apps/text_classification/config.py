@@ -6,7 +6,8 @@ import dataclasses
 from typing import Literal
 
 from tfapps.apps.config import check_ranges
-from tfapps.apps.task import DataConfig, RuntimeConfig, TrainConfig
+from tfapps.apps.masked_lm import MaskedLmTrainConfig
+from tfapps.apps.task import DataConfig, RuntimeConfig
 
 __all__ = [
     "PRESETS",
@@ -86,20 +87,8 @@ class TextModelConfig:
     label_smoothing: float = 0.0
 
 
-@dataclasses.dataclass(frozen=True)
-class TextTrainConfig(TrainConfig):
-    """Optimisation settings, plus masked-language-model pretraining.
-
-    Attributes:
-        pretrain_mlm_epochs: epochs of masked-LM pretraining of the Transformer encoder on the
-            training texts before the classifier trains (no outside data); 0 disables.
-        mlm_mask_rate: share of tokens masked in pretraining.
-        mlm_learning_rate: peak learning rate of the pretraining.
-    """
-
-    pretrain_mlm_epochs: int = 0
-    mlm_mask_rate: float = 0.15
-    mlm_learning_rate: float = 1e-3
+# The text tasks share the masked-LM pretraining settings (`apps.masked_lm`).
+TextTrainConfig = MaskedLmTrainConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfapps.apps.task import batch_shapes_may_vary
+from tfapps.apps.task import batch_shapes_may_vary, validation_batches
 from tfapps.models.preprocessing.text import WordPieceTokenizer
 from tfapps.pipelines.reader import find_split
 from tfapps.pipelines.splits import train_and_validation
@@ -122,7 +122,7 @@ def make_dataset(
         )
         ds = ds.repeat().batch(batch_size, drop_remainder=True)
     else:
-        ds = ds.batch(batch_size).repeat()
+        ds = validation_batches(ds, batch_size, input_context)
     if batch_shapes_may_vary(input_context):
         ds = ds.map(trim_padding, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

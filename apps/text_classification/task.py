@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfapps.apps.config import with_values
+from tfapps.apps.masked_lm import pretrain_encoder
 from tfapps.apps.task import Datasets, per_replica_batch_size
 from tfapps.apps.text_classification import data as text_data
 from tfapps.apps.text_classification.config import PRESETS, TextClassificationConfig
@@ -26,11 +27,8 @@ from tfapps.models.text_encoders import (
     bigru_classifier,
     cnn_classifier,
     ensemble_classifier,
-    masked_lm_loss,
-    masked_lm_pretrainer,
     mean_member_probabilities,
     member_loss,
-    mlm_dataset,
     transformer_classifier,
 )
 from tfapps.pipelines.reader import find_split
@@ -160,30 +158,11 @@ class TextClassificationTask:
     def pretrain(self, model, config) -> None:
         """Masked-LM pretraining of the Transformer's encoder on the training texts
         (`train.pretrain_mlm_epochs`; nothing when 0)."""
-        t = config.train
-        if t.pretrain_mlm_epochs <= 0:
+        if config.train.pretrain_mlm_epochs <= 0:
             return
         _, records, _ = text_data.train_val_records(config)
         ids = text_data.token_ids([r.text for r in records], config)
-        batches = (
-            tf.data.Dataset.from_tensor_slices(ids)
-            .shuffle(len(ids), seed=config.data.seed)
-            .batch(t.batch_size, drop_remainder=True)
-        )
-        vocabulary = list(config.data.vocabulary)
-        examples = mlm_dataset(
-            batches, len(vocabulary), vocabulary.index("[MASK]"), mask_rate=t.mlm_mask_rate
-        )
-        pretrainer = masked_lm_pretrainer(model.get_layer("encoder"))
-        pretrainer.compile(
-            optimizer=keras.optimizers.AdamW(t.mlm_learning_rate, weight_decay=t.weight_decay),
-            loss=masked_lm_loss(),
-        )
-        logger.info("Masked-LM pretraining: %d epochs over %d texts", t.pretrain_mlm_epochs, len(ids))
-        history = pretrainer.fit(
-            examples.prefetch(tf.data.AUTOTUNE), epochs=t.pretrain_mlm_epochs, verbose=0, shuffle=False
-        )
-        logger.info("Masked-LM loss by epoch: %s", ", ".join(f"{v:.3f}" for v in history.history["loss"]))
+        pretrain_encoder(model.get_layer("encoder"), ids, list(config.data.vocabulary), config)
 
     def make_datasets(self, config, input_context=None) -> Datasets:
         _, records, val = text_data.train_val_records(config)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfapps.apps.task import batch_shapes_may_vary
+from tfapps.apps.task import batch_shapes_may_vary, validation_batches
 from tfapps.models.preprocessing.subword import (
     SentencePieceTokenizer,
     decode_model,
@@ -140,7 +140,7 @@ def make_dataset(
             drop_remainder=True,
         )
     else:
-        ds = ds.batch(batch_size).repeat()
+        ds = validation_batches(ds, batch_size, input_context)
     teacher_forcing = functools.partial(
         _teacher_forcing, bos=target_layer.bos_id, trim=batch_shapes_may_vary(input_context)
     )

@@ -1,0 +1,160 @@
+"""Extractive question answering over `[CLS] question [SEP] context [SEP]` windows: a span reader.
+
+`span_reader` joins a BERT-style encoder (`text_encoders.transformer_encoder`, the part masked-LM
+pretraining can train) with fusion layers that also see each token's segment and whether a context
+token occurs in the question (DrQA's exact-match feature, Chen et al. 2017: without pretrained
+weights the encoder alone learns question-context matching slowly), and a span head giving
+start and end logits. Logits outside the context (question tokens, `[SEP]`, padding) are pushed to
+a large negative value, except at `[CLS]`, which stands for "no answer in this window".
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+
+from tfapps.models.checks import check_positive_int, check_rate
+from tfapps.models.text_encoders import PAD_ID, PaddingMask, transformer_encoder
+
+__all__ = ["QuestionMatch", "SpanLogits", "span_reader"]
+
+# Reserved ids of `WordPieceTokenizer`'s default vocabulary: [PAD], [UNK], [CLS], [SEP], [MASK].
+_SPECIAL_IDS = (0, 1, 2, 3, 4)
+# A logit no span should ever win with (finite, so softmax and float16 stay well defined).
+_EXCLUDED = -1e4
+
+
+@keras.saving.register_keras_serializable(package="tfapps")
+class QuestionMatch(keras.layers.Layer):
+    """1 at context tokens (segment 1) whose id also occurs among the question's (segment 0)
+    tokens, special tokens excluded; 0 elsewhere.
+
+    Call arguments:
+        token_ids, segment_ids: int tensors `[batch, length]`.
+
+    Returns:
+        int32 `[batch, length]`.
+    """
+
+    def call(self, token_ids, segment_ids):
+        token_ids = keras.ops.cast(token_ids, "int32")
+        special = keras.ops.any(
+            keras.ops.equal(keras.ops.expand_dims(token_ids, -1), keras.ops.array(_SPECIAL_IDS, "int32")),
+            axis=-1,
+        )
+        question = keras.ops.logical_and(keras.ops.equal(segment_ids, 0), keras.ops.logical_not(special))
+        context = keras.ops.logical_and(keras.ops.equal(segment_ids, 1), keras.ops.logical_not(special))
+        # [B, L, L]: context position i matches question position j.
+        same = keras.ops.equal(keras.ops.expand_dims(token_ids, 2), keras.ops.expand_dims(token_ids, 1))
+        matched = keras.ops.any(keras.ops.logical_and(same, keras.ops.expand_dims(question, 1)), axis=-1)
+        return keras.ops.cast(keras.ops.logical_and(matched, context), "int32")
+
+    def compute_output_spec(self, token_ids, segment_ids):
+        return keras.KerasTensor(token_ids.shape, dtype="int32")
+
+
+@keras.saving.register_keras_serializable(package="tfapps")
+class SpanLogits(keras.layers.Layer):
+    """Start/end logits `[batch, length, 2]` → float32 `[batch, 2, length]`, with every position
+    that cannot start or end an answer (question tokens, `[SEP]`, padding) set to -1e4; position 0
+    (`[CLS]`, "no answer here") is kept.
+
+    Call arguments:
+        logits: `[batch, length, 2]`.
+        token_ids, segment_ids: int tensors `[batch, length]`.
+    """
+
+    def call(self, logits, token_ids, segment_ids):
+        logits = keras.ops.transpose(keras.ops.cast(logits, "float32"), (0, 2, 1))
+        positions = keras.ops.arange(keras.ops.shape(token_ids)[1])
+        context = keras.ops.logical_and(
+            keras.ops.equal(segment_ids, 1), keras.ops.not_equal(token_ids, PAD_ID)
+        )
+        context = keras.ops.logical_and(context, keras.ops.not_equal(token_ids, _SPECIAL_IDS[3]))  # [SEP]
+        allowed = keras.ops.logical_or(context, keras.ops.expand_dims(keras.ops.equal(positions, 0), 0))
+        return keras.ops.where(keras.ops.expand_dims(allowed, 1), logits, _EXCLUDED)
+
+    def compute_output_spec(self, logits, token_ids, segment_ids):
+        return keras.KerasTensor((logits.shape[0], 2, logits.shape[1]), dtype="float32")
+
+
+def span_reader(
+    vocabulary_size: int,
+    sequence_length: int,
+    hidden_dim: int = 256,
+    num_layers: int = 4,
+    num_heads: int = 4,
+    intermediate_dim: int = 512,
+    fusion_layers: int = 1,
+    dropout: float = 0.1,
+    name: str = "span_reader",
+) -> keras.Model:
+    """Build the span reader.
+
+    Args:
+        vocabulary_size: number of token ids.
+        sequence_length: the longest window (learned positions stop there).
+        hidden_dim, num_layers, num_heads, intermediate_dim: the encoder (see
+            `transformer_encoder`); the fusion layers have the same width.
+        fusion_layers: Transformer layers over encoder output + segment + question-match
+            embeddings; 0 adds the embeddings straight before the span head.
+        dropout: dropout rate.
+        name: model name.
+
+    Returns:
+        A model mapping `{"token_ids", "segment_ids"}` (int32 `[batch, length]`) to float32 span
+        logits `[batch, 2, length]` (start, end); its encoder is `model.get_layer("encoder")`.
+
+    Raises:
+        ValueError: for bad sizes or rates.
+    """
+    check_positive_int(
+        vocabulary_size=vocabulary_size, sequence_length=sequence_length, hidden_dim=hidden_dim
+    )
+    check_rate("dropout", dropout)
+    if isinstance(fusion_layers, bool) or not isinstance(fusion_layers, int) or fusion_layers < 0:
+        raise ValueError(
+            f"fusion_layers must be a non-negative integer. Received: fusion_layers={fusion_layers!r}"
+        )
+    encoder = transformer_encoder(
+        vocabulary_size,
+        sequence_length,
+        hidden_dim=hidden_dim,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        intermediate_dim=intermediate_dim,
+        dropout=dropout,
+    )
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    segment_ids = keras.Input((None,), dtype="int32", name="segment_ids")
+    padding_mask = PaddingMask(name="padding_mask")(token_ids)
+    x = encoder(token_ids)
+    match = QuestionMatch(name="question_match")(token_ids, segment_ids)
+    # Unit-variance feature embeddings: the encoder's output is layer-normalised (unit scale per
+    # channel), and Keras' default ±0.05 embeddings would start as noise beside it, leaving the
+    # reader stuck at answering by question type alone.
+    feature_init = keras.initializers.RandomNormal(stddev=1.0)
+    x = keras.layers.Add(name="with_features")(
+        [
+            x,
+            keras.layers.Embedding(
+                2, hidden_dim, embeddings_initializer=feature_init, name="segment_embedding"
+            )(segment_ids),
+            keras.layers.Embedding(
+                2, hidden_dim, embeddings_initializer=feature_init, name="match_embedding"
+            )(match),
+        ]
+    )
+    for index in range(fusion_layers):
+        x = keras_hub.layers.TransformerEncoder(
+            intermediate_dim=intermediate_dim,
+            num_heads=num_heads,
+            dropout=dropout,
+            activation="gelu",
+            normalize_first=True,
+            name=f"fusion_layer_{index}",
+        )(x, padding_mask=padding_mask)
+    x = keras.layers.LayerNormalization(epsilon=1e-5, name="fusion_norm")(x)
+    logits = keras.layers.Dense(2, dtype="float32", name="span_head")(x)
+    spans = SpanLogits(name="span_logits")(logits, token_ids, segment_ids)
+    return keras.Model({"token_ids": token_ids, "segment_ids": segment_ids}, spans, name=name)
