@@ -1,9 +1,12 @@
 """Text classification quality: SST-2 (GLUE), no outside pretraining, two CPU cores.
 
-The CLI trains (`tfapps train text_classification`, preset `cpu` by default) on `train.tsv` (a
-seeded 10% of it held out to pick the best epoch: choosing on dev would flatter the figure), then
-evaluates the best model on `dev.tsv` (GLUE's test labels are hidden), and prints the metrics
-with the training wall-clock. The files are read in place.
+The CLI trains (`tfapps train text_classification`, preset `cpu` by default) on all of
+`train.tsv` for the preset's fixed number of epochs, then evaluates the last model on `dev.tsv`
+(GLUE's test labels are hidden), and prints the metrics with the training wall-clock. Nothing is
+chosen on dev, which would flatter the figure. No slice of `train.tsv` is held out to pick the
+epoch either: the file holds every phrase of every training sentence, so a held-out slice shares
+phrases with the rest (it scores ~0.93 while dev scores ~0.83) and picks epochs no better than
+the fixed schedule; `--set data.validation_split=0.1` brings it back. The files are read in place.
 
     .venv/bin/python bench/sst2.py [--preset cpu] [--set key=value ...]
 """
@@ -40,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         args.data / "dev.tsv",
         run_dir,
         args.preset,
-        args.set,
+        ["data.validation_split=0", *args.set],
         monitor="accuracy",
     )
     figures["goal"] = "dev accuracy >= 0.83 with no outside pretraining in <= 20 minutes"
