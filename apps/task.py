@@ -20,6 +20,7 @@ __all__ = [
     "Task",
     "TrainConfig",
     "batch_shapes_may_vary",
+    "longest_row",
     "per_replica_batch_size",
     "validation_batches",
 ]
@@ -127,6 +128,14 @@ def batch_shapes_may_vary(input_context: Any = None) -> bool:
     batches, which fails when their shapes differ, so with several replicas batches keep their
     fixed length."""
     return input_context is None or input_context.num_replicas_in_sync <= 1
+
+
+def longest_row(ids: Any) -> Any:
+    """The number of non-padding (non-zero) ids in the longest row of a batch `[B, L]` (at least
+    1): the length a batch of token ids can be cut to where `batch_shapes_may_vary`."""
+    import tensorflow as tf
+
+    return tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)), 1)
 
 
 def validation_batches(ds: Any, batch_size: int, input_context: Any = None) -> Any:

@@ -32,7 +32,7 @@ import keras_hub
 import tensorflow as tf
 
 from tfapps.models.checks import check_positive_int, check_rate
-from tfapps.models.text_encoders import PaddingMask
+from tfapps.models.text_encoders import PaddingMask, encoder_blocks
 
 __all__ = [
     "BOS_ID",
@@ -230,17 +230,15 @@ class TransformerSeq2Seq(keras.Model):
         x = self._embed(source_ids, self.source_token_embedding, self.source_position_embedding)
         x = keras.layers.Dropout(dropout, name="encoder_embeddings_dropout")(x)
         source_padding_mask = PaddingMask(name="source_padding_mask")(source_ids)
-        for index in range(num_layers):
-            # Pre-layer-norm blocks plus a final norm, as `text_encoders.transformer_encoder`: stable
-            # from scratch without a careful warm-up.
-            x = keras_hub.layers.TransformerEncoder(
-                intermediate_dim=intermediate_dim,
-                num_heads=num_heads,
-                dropout=dropout,
-                activation="gelu",
-                normalize_first=True,
-                name=f"encoder_layer_{index}",
-            )(x, padding_mask=source_padding_mask)
+        x = encoder_blocks(
+            x,
+            source_padding_mask,
+            num_layers,
+            num_heads,
+            intermediate_dim,
+            dropout,
+            name_prefix="encoder_layer",
+        )
         x = keras.layers.LayerNormalization(epsilon=1e-5, name="encoder_final_layer_norm")(x)
         self.encoder = keras.Model(source_ids, x, name="encoder")
 

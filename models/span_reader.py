@@ -11,10 +11,9 @@ a large negative value, except at `[CLS]`, which stands for "no answer in this w
 from __future__ import annotations
 
 import keras
-import keras_hub
 
 from tfapps.models.checks import check_positive_int, check_rate
-from tfapps.models.text_encoders import PAD_ID, PaddingMask, transformer_encoder
+from tfapps.models.text_encoders import PAD_ID, PaddingMask, encoder_blocks, transformer_encoder
 
 __all__ = ["QuestionMatch", "SpanLogits", "span_reader"]
 
@@ -145,15 +144,9 @@ def span_reader(
             )(match),
         ]
     )
-    for index in range(fusion_layers):
-        x = keras_hub.layers.TransformerEncoder(
-            intermediate_dim=intermediate_dim,
-            num_heads=num_heads,
-            dropout=dropout,
-            activation="gelu",
-            normalize_first=True,
-            name=f"fusion_layer_{index}",
-        )(x, padding_mask=padding_mask)
+    x = encoder_blocks(
+        x, padding_mask, fusion_layers, num_heads, intermediate_dim, dropout, name_prefix="fusion_layer"
+    )
     x = keras.layers.LayerNormalization(epsilon=1e-5, name="fusion_norm")(x)
     logits = keras.layers.Dense(2, dtype="float32", name="span_head")(x)
     spans = SpanLogits(name="span_logits")(logits, token_ids, segment_ids)

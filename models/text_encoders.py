@@ -51,6 +51,7 @@ __all__ = [
     "bag_of_embeddings_classifier",
     "bigru_classifier",
     "cnn_classifier",
+    "encoder_blocks",
     "ensemble_classifier",
     "masked_lm_loss",
     "masked_lm_pretrainer",
@@ -208,6 +209,34 @@ class MaskedMaxPooling(keras.layers.Layer):
 # --- transformer -------------------------------------------------------------------------------
 
 
+def encoder_blocks(
+    x,
+    padding_mask,
+    num_layers: int,
+    num_heads: int,
+    intermediate_dim: int,
+    dropout: float,
+    name_prefix: str = "transformer_layer",
+):
+    """Apply `num_layers` pre-layer-norm keras-hub `TransformerEncoder` blocks (GELU) to `x`
+    `[batch, length, hidden]`, named `<name_prefix>_<i>`, attending only where `padding_mask`.
+
+    Pre-layer-norm (plus a final norm, which the caller adds) trains stably from scratch without a
+    careful warm-up; every Transformer stack here (classifier encoder, seq2seq encoder, the QA
+    reader's fusion layers) is built with it.
+    """
+    for index in range(num_layers):
+        x = keras_hub.layers.TransformerEncoder(
+            intermediate_dim=intermediate_dim,
+            num_heads=num_heads,
+            dropout=dropout,
+            activation="gelu",
+            normalize_first=True,
+            name=f"{name_prefix}_{index}",
+        )(x, padding_mask=padding_mask)
+    return x
+
+
 def transformer_encoder(
     vocabulary_size: int,
     sequence_length: int,
@@ -273,15 +302,7 @@ def transformer_encoder(
     )(token_ids)
     if dropout > 0.0:
         x = keras.layers.Dropout(dropout, name="embeddings_dropout")(x)
-    for index in range(num_layers):
-        x = keras_hub.layers.TransformerEncoder(
-            intermediate_dim=intermediate_dim,
-            num_heads=num_heads,
-            dropout=dropout,
-            activation="gelu",
-            normalize_first=True,
-            name=f"transformer_layer_{index}",
-        )(x, padding_mask=padding_mask)
+    x = encoder_blocks(x, padding_mask, num_layers, num_heads, intermediate_dim, dropout)
     x = keras.layers.LayerNormalization(epsilon=1e-5, name="final_layer_norm")(x)
     return keras.Model(token_ids, x, name=name)
 

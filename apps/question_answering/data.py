@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfapps.apps.task import batch_shapes_may_vary, validation_batches
+from tfapps.apps.task import batch_shapes_may_vary, longest_row, validation_batches
 from tfapps.models.preprocessing.qa import QaFeaturizer, answer_token_span
 from tfapps.pipelines.squad_data import SquadDataset, SquadExample, read_squad
 
@@ -134,5 +134,5 @@ def make_dataset(
 
 def _trim(inputs: dict[str, tf.Tensor], labels: tf.Tensor):
     # Cut the batch to its longest window: the model ignores padding (short contexts leave a lot).
-    length = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(inputs["token_ids"] != 0, tf.int32), axis=1)), 1)
+    length = longest_row(inputs["token_ids"])
     return {key: value[:, :length] for key, value in inputs.items()}, labels

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfapps.apps.task import batch_shapes_may_vary, validation_batches
+from tfapps.apps.task import batch_shapes_may_vary, longest_row, validation_batches
 from tfapps.models.preprocessing.subword import (
     SentencePieceTokenizer,
     decode_model,
@@ -153,14 +153,10 @@ def _pair_length(source: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     )
 
 
-def _longest(ids: tf.Tensor) -> tf.Tensor:
-    return tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)), 1)
-
-
 def _teacher_forcing(sources: tf.Tensor, labels: tf.Tensor, bos: int, trim: bool):
     if trim:  # the batch's longest sentences: the model ignores padding, and most of it is padding
-        sources = sources[:, : _longest(sources)]
-        labels = labels[:, : _longest(labels)]
+        sources = sources[:, : longest_row(sources)]
+        labels = labels[:, : longest_row(labels)]
     starts = tf.fill(tf.stack([tf.shape(labels)[0], 1]), tf.constant(bos, labels.dtype))
     decoder_ids = tf.concat([starts, labels[:, :-1]], axis=1)
     return {"source_ids": sources, "decoder_ids": decoder_ids}, labels

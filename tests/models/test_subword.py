@@ -392,8 +392,6 @@ def read_lines(path: Path) -> list[str]:
 
 @pytest.mark.shared_data
 def test_multi30k_shared_vocabulary():
-    if not MULTI30K.is_dir():
-        pytest.skip(f"needs the Multi30k folder {MULTI30K}, absent here")
     english, german = read_lines(MULTI30K / "train.en.gz"), read_lines(MULTI30K / "train.de.gz")
     assert len(english) == len(german) == 29_000
     start = time.perf_counter()
