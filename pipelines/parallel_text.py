@@ -51,7 +51,7 @@ from typing import Any, NamedTuple
 from tfapps.apps.errors import DataError, InvalidArgumentError, NotFoundError
 from tfapps.pipelines.dataset_files import IssueTally, count_noun, describe_path, issue_lines
 from tfapps.pipelines.splits import SPLIT_NAMES, canonical_split
-from tfapps.pipelines.text_files import checked_utf8_bytes, json_object_or_reason, utf8_error_reason
+from tfapps.pipelines.text_files import checked_utf8_bytes, json_object_or_reason, utf8_lines
 
 __all__ = [
     "LAYOUTS",
@@ -418,30 +418,8 @@ def _file_bytes(path: Path) -> bytes:
 
 
 def _decoded_lines(path: Path, tally: _Tally) -> list[str | None]:
-    """The file's lines without their `\\n` (or `\\r\\n`); None for a line that is not UTF-8
-    (noted), so that one bad byte costs one line and line i stays at index i - 1."""
-    data = _file_bytes(path)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
-        decoded = text.split("\n")
-        if decoded[-1] == "":
-            decoded.pop()
-        return [line.removesuffix("\r") for line in decoded] if "\r" in text else decoded
-    raw_lines = data.split(b"\n")
-    if raw_lines[-1] == b"":
-        raw_lines.pop()
-    lines = []
-    # A UTF-8 sequence never holds the byte \n, so decoding line by line finds the same errors.
-    for number, raw in enumerate(raw_lines, 1):
-        try:
-            lines.append(raw.decode("utf-8").removesuffix("\r"))
-        except UnicodeDecodeError as error:
-            tally.note("invalid_utf8", f"{path.name}:{number}: {utf8_error_reason(raw, error)}")
-            lines.append(None)
-    return lines
+    """The file's lines (`utf8_lines`), decompressed when gzipped."""
+    return utf8_lines(_file_bytes(path), path.name, tally)
 
 
 def _aligned_rows(files: Sequence[Path], tally: _Tally, options: _Options) -> list[_Row]:
