@@ -232,8 +232,47 @@ def _rows(
         yield from run_all(batch)
 
 
-def _string_items(inputs: list[Path], lines: bool) -> Iterator[_Item | dict[str, Any]]:
+def _audio_items(paths: list[Path], sample_rate: int | None) -> Iterator[_Item | dict[str, Any]]:
+    """Each audio file (any format soundfile reads, any rate, any channels) as 16-bit PCM mono WAV
+    bytes at `sample_rate` (the model's, when known), or at the file's own rate, which the
+    served graph resamples."""
+    from tfapps.pipelines.audio_io import encode_wav, read_audio
+
+    def wav(path: Path) -> bytes:
+        samples, rate = read_audio(path, sample_rate)
+        return encode_wav(samples, rate)
+
+    for path in paths:
+        yield _Item(str(path), functools.partial(wav, path))
+
+
+def _is_audio(feed: _Feed) -> bool:
+    # Speech models take WAV bytes under this name (ARCHITECTURE.md: WAV bytes → transcript).
+    return feed.alias == "audio_bytes" or feed.alias.endswith("_audio_bytes")
+
+
+def _string_items(
+    inputs: list[Path], lines: bool, feed: _Feed, sample_rate: int | None = None
+) -> Iterator[_Item | dict[str, Any]]:
+    if _is_audio(feed) and not lines:
+        return _audio_items(inputs, sample_rate)
     return _line_items(inputs) if lines else _file_items(inputs)
+
+
+def _model_sample_rate(version: Path) -> int | None:
+    """`data.sample_rate` of a tfapps export's resolved config, or None (not a tfapps export, or
+    a task without one)."""
+    import yaml
+
+    from tfapps.serving.export import CONFIG_FILE
+
+    path = version / "assets.extra" / CONFIG_FILE
+    try:
+        metadata = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    rate = ((metadata.get("config") or {}).get("data") or {}).get("sample_rate")
+    return int(rate) if isinstance(rate, int) and rate > 0 else None
 
 
 def _check_lines(feed: _Feed, lines: bool) -> None:
@@ -287,7 +326,9 @@ def predict_files(
     or `{"input": path, "error": ...}`.
 
     A signature with one string input gets each file's bytes, in batches (with `lines`, each
-    non-empty line of each file instead, named `path:line`: sentences to translate); one with a float
+    non-empty line of each file instead, named `path:line`: sentences to translate); an
+    `audio_bytes` input gets each audio file (WAV, FLAC, OGG, MP3, any rate and channels) as 16-bit
+    PCM mono WAV at the model's `data.sample_rate`; one with a float
     image/volume input (`[None, H, W, C]`, `[None, D, H, W, C]`) gets each DICOM, NIfTI or image
     file decoded to physical units, one request per file; outputs of the input's spatial size go
     to `output_dir` (`<output>_file` in the row) — NIfTI with the input's affine for NIfTI inputs.
@@ -299,7 +340,8 @@ def predict_files(
 
     from tfapps.serving.runtime import load_servable
 
-    servable = load_servable(version_dir(model_dir, version))
+    directory = version_dir(model_dir, version)
+    servable = load_servable(directory)
     info = servable.signature(signature_name)
     feed = _feed_for({a: (spec.dtype_name, spec.shape) for a, spec in info.inputs.items()}, signature_name)
     _check_lines(feed, lines)
@@ -310,7 +352,8 @@ def predict_files(
     if feed.is_array:
         yield from _array_rows(run, feed, inputs, Path(output_dir) if output_dir else None)
     else:
-        yield from _rows(run, feed.alias, _string_items(inputs, lines), batch_size)
+        items = _string_items(inputs, lines, feed, _model_sample_rate(directory))
+        yield from _rows(run, feed.alias, items, batch_size)
 
 
 def _declared_shape(tensor_info: Mapping[str, Any]) -> tuple[int | None, ...] | None:
@@ -334,6 +377,9 @@ def predict_remote(
     lines: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Send files to a running TF Serving (or `tfapps serve`) over REST or gRPC; rows as `predict_files`.
+
+    Audio files go to an `audio_bytes` input as 16-bit PCM mono WAV at their own rate: the
+    server's metadata does not say the model's rate, and tfapps speech models resample in the graph.
 
     Args:
         server: `HOST:PORT` (REST port, or gRPC port with `grpc=True`); `http://...` also works for REST.
@@ -373,7 +419,7 @@ def predict_remote(
         if feed.is_array:
             yield from _array_rows(run, feed, inputs, Path(output_dir) if output_dir else None)
         else:
-            yield from _rows(run, feed.alias, _string_items(inputs, lines), batch_size)
+            yield from _rows(run, feed.alias, _string_items(inputs, lines, feed), batch_size)
     finally:
         close = getattr(client, "close", None)
         if close is not None:
