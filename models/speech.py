@@ -35,6 +35,7 @@ import keras_hub
 import tensorflow as tf
 
 from tfapps.models.checks import check_positive_int, check_rate
+from tfapps.models.layers.masking import DropsKerasMask
 
 __all__ = [
     "PADDING_LOGIT",
@@ -60,24 +61,11 @@ def output_lengths(feature_lengths, time_stride: int):
     return (feature_lengths + time_stride - 1) // time_stride
 
 
-class _DropsKerasMask(keras.layers.Layer):
-    """A layer that takes its padding mask as an explicit input, and accepts (then drops) the Keras
-    mask that a masked layer upstream (the BiGRU) attaches to its first input: a mask reaching the
-    model's output would make Keras apply it to the loss."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
-    def compute_mask(self, *args, **kwargs):
-        return None
-
-
 # --- layers ------------------------------------------------------------------------------------
 
 
 @keras.saving.register_keras_serializable(package="tfapps")
-class FrameMask(_DropsKerasMask):
+class FrameMask(DropsKerasMask):
     """`True` at the valid frames of a sequence downsampled `time_stride` times in time.
 
     Args:
@@ -110,7 +98,7 @@ class FrameMask(_DropsKerasMask):
 
 
 @keras.saving.register_keras_serializable(package="tfapps")
-class MaskPaddedFrames(_DropsKerasMask):
+class MaskPaddedFrames(DropsKerasMask):
     """Zero the padded frames: `where(mask, x, 0)` over the frame axis of `[batch, frames, ...]`.
 
     Before a "same"-padded convolution this makes the padded frames look exactly like the zeros
@@ -132,7 +120,7 @@ class MaskPaddedFrames(_DropsKerasMask):
 
 
 @keras.saving.register_keras_serializable(package="tfapps")
-class CtcPaddingToBlank(_DropsKerasMask):
+class CtcPaddingToBlank(DropsKerasMask):
     """Force the padded frames to the CTC blank (the last class): logits `PADDING_LOGIT` for every
     symbol and 0 for the blank.
 
@@ -164,7 +152,7 @@ class CtcPaddingToBlank(_DropsKerasMask):
 
 
 @keras.saving.register_keras_serializable(package="tfapps")
-class ConformerBlock(_DropsKerasMask):
+class ConformerBlock(DropsKerasMask):
     """One Conformer block (Gulati et al., 2020) over `[batch, frames, hidden_dim]`.
 
     `x + FFN/2 → x + MHSA → x + Conv → x + FFN/2 → LayerNorm`, each module pre-layer-normed:
