@@ -5,17 +5,20 @@ pretraining can train) with fusion layers that also see each token's segment and
 token occurs in the question (DrQA's exact-match feature, Chen et al. 2017: without pretrained
 weights the encoder alone learns question-context matching slowly), and a span head giving
 start and end logits. Logits outside the context (question tokens, `[SEP]`, padding) are pushed to
-a large negative value, except at `[CLS]`, which stands for "no answer in this window".
+a large negative value, except at `[CLS]`, which stands for "no answer in this window"; given the
+vocabulary's `##` piece ids, so are the positions inside words (answers are whole words).
+`SpanLogits` and `QuestionMatch` are shared with the DrQA-style reader (`models.rnn_reader`).
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from tfapps.models.checks import check_positive_int, check_rate
 from tfapps.models.text_encoders import PAD_ID, PaddingMask, encoder_blocks, transformer_encoder
 
-__all__ = ["QuestionMatch", "SpanLogits", "span_reader"]
+__all__ = ["QuestionMatch", "SpanLogits", "continuation_piece_ids", "span_reader"]
 
 # Reserved ids of `WordPieceTokenizer`'s default vocabulary: [PAD], [UNK], [CLS], [SEP], [MASK].
 _SPECIAL_IDS = (0, 1, 2, 3, 4)
@@ -58,23 +61,83 @@ class SpanLogits(keras.layers.Layer):
     that cannot start or end an answer (question tokens, `[SEP]`, padding) set to -1e4; position 0
     (`[CLS]`, "no answer here") is kept.
 
+    With `continuation_ids` (the ids of WordPiece's `##` pieces), answers are whole words: a
+    continuation piece may not start an answer, and a piece followed by a continuation piece may
+    not end one (so "in 106" cannot come out of "in 1066"). The ids become a constant boolean
+    table indexed by token id, a plain gather in the served graph.
+
+    Args:
+        continuation_ids: token ids that continue the word before them; empty: no word rule.
+        vocabulary_size: number of token ids (the table's size); required with
+            `continuation_ids`, and larger than each of them.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, ...).
+
     Call arguments:
         logits: `[batch, length, 2]`.
         token_ids, segment_ids: int tensors `[batch, length]`.
+
+    Raises:
+        ValueError: for continuation ids without a vocabulary size, or outside it.
     """
+
+    def __init__(self, continuation_ids=(), vocabulary_size: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        ids = sorted({int(i) for i in continuation_ids})
+        if ids:
+            if vocabulary_size is None:
+                raise ValueError(
+                    "continuation_ids need vocabulary_size (the size of the token id table). "
+                    "Received: vocabulary_size=None"
+                )
+            check_positive_int(vocabulary_size=vocabulary_size)
+            if ids[0] < 0 or ids[-1] >= vocabulary_size:
+                raise ValueError(
+                    f"continuation_ids must lie in [0, vocabulary_size={vocabulary_size}). "
+                    f"Received: continuation_ids with min={ids[0]}, max={ids[-1]}"
+                )
+        self.continuation_ids = ids
+        self.vocabulary_size = None if vocabulary_size is None else int(vocabulary_size)
+        self._table = None
+        if ids:
+            self._table = np.zeros(self.vocabulary_size, bool)
+            self._table[ids] = True
 
     def call(self, logits, token_ids, segment_ids):
         logits = keras.ops.transpose(keras.ops.cast(logits, "float32"), (0, 2, 1))
+        token_ids = keras.ops.cast(token_ids, "int32")
         positions = keras.ops.arange(keras.ops.shape(token_ids)[1])
         context = keras.ops.logical_and(
             keras.ops.equal(segment_ids, 1), keras.ops.not_equal(token_ids, PAD_ID)
         )
         context = keras.ops.logical_and(context, keras.ops.not_equal(token_ids, _SPECIAL_IDS[3]))  # [SEP]
-        allowed = keras.ops.logical_or(context, keras.ops.expand_dims(keras.ops.equal(positions, 0), 0))
-        return keras.ops.where(keras.ops.expand_dims(allowed, 1), logits, _EXCLUDED)
+        is_cls = keras.ops.expand_dims(keras.ops.equal(positions, 0), 0)
+        can_start = can_end = context
+        if self._table is not None:
+            table = keras.ops.convert_to_tensor(self._table)
+            continuation = keras.ops.take(table, keras.ops.clip(token_ids, 0, self.vocabulary_size - 1))
+            # The piece after each position ([SEP] or padding after the last, never a continuation).
+            next_continuation = keras.ops.pad(continuation[:, 1:], [[0, 0], [0, 1]], constant_values=False)
+            can_start = keras.ops.logical_and(context, keras.ops.logical_not(continuation))
+            can_end = keras.ops.logical_and(context, keras.ops.logical_not(next_continuation))
+        allowed = keras.ops.stack(
+            [keras.ops.logical_or(can_start, is_cls), keras.ops.logical_or(can_end, is_cls)], axis=1
+        )
+        return keras.ops.where(allowed, logits, _EXCLUDED)
 
     def compute_output_spec(self, logits, token_ids, segment_ids):
         return keras.KerasTensor((logits.shape[0], 2, logits.shape[1]), dtype="float32")
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "continuation_ids": list(self.continuation_ids),
+            "vocabulary_size": self.vocabulary_size,
+        }
+
+
+def continuation_piece_ids(vocabulary) -> list[int]:
+    """The ids of a WordPiece vocabulary's `##` pieces (the pieces that continue a word)."""
+    return [i for i, token in enumerate(vocabulary) if token.startswith("##") and len(token) > 2]
 
 
 def span_reader(
@@ -86,6 +149,7 @@ def span_reader(
     intermediate_dim: int = 512,
     fusion_layers: int = 1,
     dropout: float = 0.1,
+    continuation_ids=(),
     name: str = "span_reader",
 ) -> keras.Model:
     """Build the span reader.
@@ -98,6 +162,8 @@ def span_reader(
         fusion_layers: Transformer layers over encoder output + segment + question-match
             embeddings; 0 adds the embeddings straight before the span head.
         dropout: dropout rate.
+        continuation_ids: ids of the vocabulary's `##` pieces (`continuation_piece_ids`): answers
+            then start and end at word boundaries (`SpanLogits`); empty: any piece.
         name: model name.
 
     Returns:
@@ -149,5 +215,5 @@ def span_reader(
     )
     x = keras.layers.LayerNormalization(epsilon=1e-5, name="fusion_norm")(x)
     logits = keras.layers.Dense(2, dtype="float32", name="span_head")(x)
-    spans = SpanLogits(name="span_logits")(logits, token_ids, segment_ids)
+    spans = SpanLogits(continuation_ids, vocabulary_size, name="span_logits")(logits, token_ids, segment_ids)
     return keras.Model({"token_ids": token_ids, "segment_ids": segment_ids}, spans, name=name)

@@ -4,7 +4,10 @@ start/end labels, in tf.data.
 The WordPiece vocabulary is learned once from the training questions and contexts (`resolve_data`)
 and kept in the config; `featurizer(config)` builds the same `QaFeaturizer` layer for the training
 windows and for the served graph. Examples are featurized once, in large batches; windows whose
-context part does not hold the answer are labelled `[CLS]` (position 0), as in BERT.
+context part does not hold the answer are labelled `[CLS]` (position 0), as in BERT. Labels cover
+whole words: the readers' `SpanLogits` lets answers start and end only at word boundaries, so a gold
+answer that starts or ends inside a word (SQuAD's "106" of "1066", once the vocabulary splits it
+into `106 ##6`) is widened to the word's first and last pieces.
 """
 
 from __future__ import annotations
@@ -18,9 +21,17 @@ import tensorflow as tf
 
 from tfapps.apps.task import batch_shapes_may_vary, longest_row, validation_batches
 from tfapps.models.preprocessing.qa import QaFeaturizer, answer_token_span
+from tfapps.models.span_reader import continuation_piece_ids
 from tfapps.pipelines.squad_data import SquadDataset, SquadExample, read_squad
 
-__all__ = ["featurize", "featurizer", "make_dataset", "read_split", "train_val_examples"]
+__all__ = [
+    "featurize",
+    "featurizer",
+    "make_dataset",
+    "read_split",
+    "train_val_examples",
+    "whole_word_labels",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +82,11 @@ def featurizer(config: Any) -> QaFeaturizer:
 
 def featurize(examples: list[SquadExample], config: Any) -> dict[str, np.ndarray]:
     """Windows of `examples` as numpy arrays: `token_ids`, `segment_ids` `[W, L]`, `labels`
-    `[W, 2]` (start and end token of the first answer, `[CLS]` when the window lacks it or the
-    question has none) and `example_index` `[W]`."""
+    `[W, 2]` (first and last token of the words holding the first answer, `[CLS]` when the window
+    lacks them or the question has none; see `whole_word_labels`) and `example_index` `[W]`."""
     layer = featurizer(config)
+    continuation = np.zeros(len(config.data.vocabulary), bool)
+    continuation[continuation_piece_ids(config.data.vocabulary)] = True
     parts: list[dict[str, np.ndarray]] = []
     for offset in range(0, len(examples), _FEATURIZE_BATCH):
         batch = examples[offset : offset + _FEATURIZE_BATCH]
@@ -87,11 +100,17 @@ def featurize(examples: list[SquadExample], config: Any) -> dict[str, np.ndarray
             tf.gather(starts, index),
             tf.gather(ends, index),
         )
+        token_ids = features["token_ids"].numpy()
+        labels = whole_word_labels(
+            np.stack([start_token.numpy(), end_token.numpy()], axis=1),
+            continuation[token_ids],
+            features["token_start_char"].numpy() >= 0,
+        )
         parts.append(
             {
-                "token_ids": features["token_ids"].numpy(),
+                "token_ids": token_ids,
                 "segment_ids": features["segment_ids"].numpy(),
-                "labels": np.stack([start_token.numpy(), end_token.numpy()], axis=1),
+                "labels": labels,
                 "example_index": index.numpy() + offset,
             }
         )
@@ -104,6 +123,37 @@ def featurize(examples: list[SquadExample], config: Any) -> dict[str, np.ndarray
             "example_index": np.zeros((0,), np.int32),
         }
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def whole_word_labels(labels: np.ndarray, continuation: np.ndarray, context: np.ndarray) -> np.ndarray:
+    """Widen start/end labels to whole words: the start moves back to its word's first piece, the
+    end forward to its word's last piece (in the window), as `SpanLogits` with continuation ids
+    only lets answers start and end there.
+
+    A window whose context begins inside the answer's first word (the word's first piece is in
+    the window before) gets `[CLS]` labels: no span of it can start the answer.
+
+    Args:
+        labels: int `[W, 2]` start and end positions; `(0, 0)` (`[CLS]`) means no answer here.
+        continuation: bool `[W, L]`, the positions of `##` pieces.
+        context: bool `[W, L]`, the context positions.
+
+    Returns:
+        int32 `[W, 2]`.
+    """
+    labels = np.asarray(labels, np.int32)
+    length = continuation.shape[1]
+    positions = np.arange(length)
+    piece = continuation & context
+    # The nearest position at or before i / after i that does not continue a word.
+    word_start = np.maximum.accumulate(np.where(piece, 0, positions), axis=1)
+    next_word = np.minimum.accumulate(np.where(piece, length, positions)[:, ::-1], axis=1)[:, ::-1]
+    word_end = np.concatenate([next_word[:, 1:], np.full((len(labels), 1), length)], axis=1) - 1
+    rows = np.arange(len(labels))
+    start = word_start[rows, labels[:, 0]]
+    end = word_end[rows, labels[:, 1]]
+    answered = (labels[:, 0] > 0) & context[rows, start]
+    return np.where(answered[:, None], np.stack([start, end], axis=1), 0).astype(np.int32)
 
 
 def make_dataset(
@@ -124,7 +174,21 @@ def make_dataset(
         ds = ds.shuffle(
             config.data.shuffle_buffer or max(count, 1), seed=config.data.seed, reshuffle_each_iteration=True
         )
-        ds = ds.repeat().batch(batch_size, drop_remainder=True)
+        ds = ds.repeat()
+        if config.data.bucket_by_length and batch_shapes_may_vary(input_context):
+            # Batches of windows of about the same length, cut below to their longest: most
+            # contexts are shorter than a window, and a random batch almost always holds one
+            # full-length window (on SQuAD at 256 tokens: mean 186, every batch 256).
+            step = max(config.data.sequence_length // 16, 8)
+            boundaries = list(range(step, config.data.sequence_length, step))
+            ds = ds.bucket_by_sequence_length(
+                lambda inputs, labels: longest_row(inputs["token_ids"][tf.newaxis]),
+                bucket_boundaries=boundaries,
+                bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+                drop_remainder=True,
+            )
+        else:
+            ds = ds.batch(batch_size, drop_remainder=True)
     else:
         ds = validation_batches(ds, batch_size, input_context)
     if batch_shapes_may_vary(input_context):

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from tfapps.apps.config import with_values
+from tfapps.apps.errors import ConfigError
 from tfapps.apps.masked_lm import pretrain_encoder
 from tfapps.apps.question_answering import data as qa_data
 from tfapps.apps.question_answering.config import PRESETS, QaConfig
@@ -22,7 +23,8 @@ from tfapps.apps.question_answering.synthetic import write_synthetic_squad
 from tfapps.apps.task import Datasets, per_replica_batch_size
 from tfapps.models.preprocessing.text import learn_wordpiece_vocabulary
 from tfapps.models.qa_metrics import exact_match, f1, squad_metrics
-from tfapps.models.span_reader import span_reader
+from tfapps.models.rnn_reader import drqa_reader
+from tfapps.models.span_reader import continuation_piece_ids, span_reader
 
 __all__ = ["QuestionAnsweringTask"]
 
@@ -40,8 +42,8 @@ def _windows(config) -> tuple[dict, dict | None, int]:
 
 
 class QuestionAnsweringTask:
-    """SQuAD examples → WordPiece windows → encoder + span head → `question`, `context` in,
-    `answer` out."""
+    """SQuAD examples → WordPiece windows → reader (Transformer or DrQA) → `question`, `context`
+    in, `answer` out."""
 
     name: ClassVar[str] = "question_answering"
     config_cls: ClassVar[type] = QaConfig
@@ -65,7 +67,20 @@ class QuestionAnsweringTask:
         return with_values(config, **values)
 
     def build_model(self, config) -> keras.Model:
+        """The reader of `model.architecture`; answers start and end at word boundaries of the
+        learned vocabulary (its `##` pieces)."""
         d, m = config.data, config.model
+        continuation_ids = continuation_piece_ids(d.vocabulary)
+        if m.architecture == "drqa":
+            return drqa_reader(
+                vocabulary_size=len(d.vocabulary),
+                sequence_length=d.sequence_length,
+                embedding_dim=m.embedding_dim,
+                rnn_units=m.rnn_units,
+                rnn_layers=m.rnn_layers,
+                dropout=m.dropout,
+                continuation_ids=continuation_ids,
+            )
         return span_reader(
             vocabulary_size=len(d.vocabulary),
             sequence_length=d.sequence_length,
@@ -75,13 +90,25 @@ class QuestionAnsweringTask:
             intermediate_dim=m.intermediate_dim,
             fusion_layers=m.fusion_layers,
             dropout=m.dropout,
+            continuation_ids=continuation_ids,
         )
 
     def pretrain(self, model, config) -> None:
-        """Masked-LM pretraining of the encoder on the training windows (`train.pretrain_mlm_epochs`;
-        nothing when 0)."""
+        """Masked-LM pretraining of the Transformer encoder on the training windows
+        (`train.pretrain_mlm_epochs`; nothing when 0).
+
+        Raises:
+            ConfigError: pretraining asked for a reader without a Transformer encoder.
+        """
         if config.train.pretrain_mlm_epochs <= 0:
             return
+        if config.model.architecture != "transformer":
+            raise ConfigError(
+                "train.pretrain_mlm_epochs needs model.architecture='transformer' (masked-LM "
+                "pretraining trains its encoder). Received: "
+                f"model.architecture={config.model.architecture!r}, "
+                f"train.pretrain_mlm_epochs={config.train.pretrain_mlm_epochs}"
+            )
         train, _, _ = _windows(config)
         pretrain_encoder(model.get_layer("encoder"), train["token_ids"], list(config.data.vocabulary), config)
 

@@ -1,4 +1,5 @@
-"""The span reader: logits only where an answer can be, padding invariance, the encoder sub-model."""
+"""The span reader: logits only where an answer can be (whole words with continuation ids), padding
+invariance, the encoder sub-model."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfapps.models.span_reader import span_reader
+from tfapps.models.span_reader import SpanLogits, continuation_piece_ids, span_reader
 
 VOCAB, LENGTH = 30, 16
 # [CLS] q q [SEP] c c c c [SEP] [PAD]...
@@ -59,3 +60,63 @@ def test_bad_arguments():
         tiny_reader(fusion_layers=-1)
     with pytest.raises(ValueError, match="Received: dropout=1.5"):
         tiny_reader(dropout=1.5)
+
+
+def _allowed(logits: np.ndarray) -> np.ndarray:
+    """Bool `[2, L]` of the positions a span may start (row 0) and end (row 1) at."""
+    return logits[0] > -1e3
+
+
+def test_continuation_pieces_neither_start_nor_end_inside_a_word():
+    # [CLS] q q [SEP] c ##c ##c c ##c [SEP]: ids 20 and 21 are continuation pieces.
+    ids = np.array([[2, 7, 8, 3, 9, 20, 21, 10, 20, 3, 0, 0]], np.int32)
+    segments = np.array([[0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0]], np.int32)
+    logits = np.zeros((1, 12, 2), np.float32)
+    layer = SpanLogits(continuation_ids=[20, 21], vocabulary_size=VOCAB)
+    allowed = _allowed(layer(logits, ids, segments).numpy())
+    # Words: positions 4-6 and 7-8; [CLS] (0) always stays.
+    np.testing.assert_array_equal(np.flatnonzero(allowed[0]), [0, 4, 7])
+    np.testing.assert_array_equal(np.flatnonzero(allowed[1]), [0, 6, 8])
+    # Without continuation ids every context piece may start and end an answer.
+    plain = _allowed(SpanLogits()(logits, ids, segments).numpy())
+    np.testing.assert_array_equal(np.flatnonzero(plain[0]), [0, 4, 5, 6, 7, 8])
+    np.testing.assert_array_equal(plain[0], plain[1])
+
+
+def test_a_window_that_starts_inside_a_word_cannot_start_there_but_ends_at_its_last_piece():
+    # The window's context begins with a continuation piece; its last piece is followed by [SEP].
+    ids = np.array([[2, 7, 3, 20, 9, 21, 3]], np.int32)
+    segments = np.array([[0, 0, 0, 1, 1, 1, 1]], np.int32)
+    layer = SpanLogits(continuation_ids=[20, 21], vocabulary_size=VOCAB)
+    allowed = _allowed(layer(np.zeros((1, 7, 2), np.float32), ids, segments).numpy())
+    np.testing.assert_array_equal(np.flatnonzero(allowed[0]), [0, 4])
+    np.testing.assert_array_equal(np.flatnonzero(allowed[1]), [0, 3, 5])
+
+
+def test_span_logits_config_round_trips_and_checks_its_ids():
+    layer = SpanLogits(continuation_ids=[21, 20, 20], vocabulary_size=VOCAB, name="spans")
+    config = layer.get_config()
+    assert config["continuation_ids"] == [20, 21] and config["vocabulary_size"] == VOCAB
+    assert SpanLogits.from_config(config).continuation_ids == [20, 21]
+    with pytest.raises(ValueError, match="Received: vocabulary_size=None"):
+        SpanLogits(continuation_ids=[5])
+    with pytest.raises(ValueError, match="Received: continuation_ids"):
+        SpanLogits(continuation_ids=[VOCAB], vocabulary_size=VOCAB)
+
+
+def test_continuation_piece_ids_are_the_double_hash_pieces():
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "#", "###", "in", "##6", "106"]
+    assert continuation_piece_ids(vocabulary) == [6, 8]
+
+
+def test_reader_with_continuation_ids_masks_inside_words_and_round_trips(tmp_path):
+    ids = IDS.copy()
+    ids[0, 6] = 20  # the third context piece continues the second
+    model = tiny_reader(continuation_ids=[20])
+    feeds = {"token_ids": ids, "segment_ids": SEGMENTS}
+    allowed = _allowed(model(feeds).numpy())
+    np.testing.assert_array_equal(np.flatnonzero(allowed[0]), [0, 4, 5, 7])
+    np.testing.assert_array_equal(np.flatnonzero(allowed[1]), [0, 4, 6, 7])
+    path = tmp_path / "reader.keras"
+    model.save(path)
+    np.testing.assert_array_equal(keras.saving.load_model(path)(feeds).numpy(), model(feeds).numpy())
