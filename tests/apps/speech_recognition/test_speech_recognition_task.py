@@ -235,3 +235,23 @@ def test_espeak_digit_strings_are_readable_speech(tmp_path: Path) -> None:
         assert utterance.duration > 0.25 * len(words)
         samples, rate = read_audio(utterance.audio)
         assert rate == 22050 and np.abs(samples).max() > 0.05
+
+
+def test_subword_vocabulary_trains_exports_and_serves(tmp_path: Path, exported_ops) -> None:
+    train = write_synthetic_speech(tmp_path / "train", clips=32, seed=0)
+    run_dir = tmp_path / "run"
+    runs.train_run(
+        "speech_recognition",
+        run_dir,
+        preset="tiny",
+        data=str(train),
+        overrides=["data.vocabulary=sentencepiece", "data.vocab_size=24"],
+    )
+    version = runs.export_run(run_dir, tmp_path / "export")
+    ops, missing = exported_ops(version, with_text_ops=True)
+    # The SentencePiece model travels in the graph (tensorflow-text's ops, which TF Serving has).
+    assert missing == [] and any(op.startswith("Sentencepiece") for op in ops)
+    served = tf.saved_model.load(str(version)).signatures["serving_default"]
+    request = TASK.sample_request(runs.load_run(run_dir)[1])
+    transcripts = served(audio_bytes=tf.constant(request["audio_bytes"]))["transcript"].numpy()
+    assert transcripts.shape == (2,) and all(isinstance(t, bytes) for t in transcripts)
