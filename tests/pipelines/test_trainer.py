@@ -176,6 +176,26 @@ def test_init_weights_loads_matching_layers(tmp_path, shapes_dir):
         )
 
 
+def test_runtime_seed_repeats_a_run_and_none_draws_afresh(tmp_path, shapes_dir):
+    def train(name: str, *overrides: str):
+        result = runs.train_run(
+            "image_classification",
+            tmp_path / name,
+            preset="tiny",
+            data=str(shapes_dir),
+            overrides=["train.epochs=1", *overrides],
+        )
+        return result.history["loss"], load_best_model(result.run_dir).trainable_weights
+
+    first_loss, first = train("a", "runtime.seed=7")
+    second_loss, second = train("b", "runtime.seed=7")
+    np.testing.assert_allclose(second_loss, first_loss, rtol=1e-5)
+    for want, got in zip(first, second, strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+    _, unseeded = train("c", "runtime.seed=null")
+    assert not all(np.allclose(a.numpy(), b.numpy()) for a, b in zip(first, unseeded, strict=True))
+
+
 def test_batch_size_must_divide_across_replicas(tmp_path, shapes_dir):
     with pytest.raises(ConfigError, match="divisible by the number of replicas"):
         runs.train_run(
