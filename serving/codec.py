@@ -21,6 +21,7 @@ import binascii
 import json
 import math
 import re
+from array import array as packed_array
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,9 @@ _DOUBLE_MAX_INT = int(np.finfo(np.float64).max)
 # A `\uD800`-style escape or a raw (surrogatepass-decoded) surrogate: only then look for lone ones.
 _MAYBE_SURROGATE = re.compile(r"\\[uU][dD][89a-fA-F]|[\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Up to this many numbers, `format_floats` loops in Python: numpy's per-call overhead would cost
+# more than the formatting (a typical answer holds a few dozen numbers; bench/serving.py).
+_SMALL_FLOAT_OUTPUT = 64
 
 
 class _NumberTooBigError(ValueError):
@@ -413,6 +417,9 @@ def format_floats(array: np.ndarray, double: bool = False) -> np.ndarray:
     value. Same output as calling `format_float` on every element.
     """
     values = np.asarray(array, dtype=np.float64)
+    if values.size <= _SMALL_FLOAT_OUTPUT:
+        texts = _format_few_floats(values.reshape(-1).tolist(), double)
+        return np.array(texts + [""], dtype=object)[:-1].reshape(values.shape)
     flat = values.reshape(-1)
     texts = np.array([f"{v:g}" for v in flat.tolist()] + [""], dtype=object)[:-1]
     finite = np.isfinite(flat)
@@ -429,6 +436,29 @@ def format_floats(array: np.ndarray, double: bool = False) -> np.ndarray:
         if "." not in text and "e" not in text and text[-1].isdigit():
             texts[i] = text + ".0"
     return texts.reshape(values.shape)
+
+
+def _format_few_floats(values: list[float], double: bool) -> list[str]:
+    """`format_float` over a short list: the `%g` texts are parsed back in one pass, and (for
+    float32) both sides rounded to float32 by the `array` module in C."""
+    texts = [f"{v:g}" for v in values]
+    parsed = [float(t) for t in texts]
+    if double:
+        want, got = values, parsed
+    else:
+        # A text past float32's range rounds to inf here and fails the comparison, as in numpy.
+        want, got = packed_array("f", values).tolist(), packed_array("f", parsed).tolist()
+    out = []
+    for value, text, w, g in zip(values, texts, want, got, strict=True):
+        if value != value:
+            out.append("NaN")
+        elif value in (math.inf, -math.inf):
+            out.append("Infinity" if value > 0 else "-Infinity")
+        else:
+            if g != w:
+                text = f"{value:.17g}" if double else f"{value:.9g}"
+            out.append(text if "." in text or "e" in text else text + ".0")
+    return out
 
 
 def _json_values(alias: str, array: np.ndarray) -> np.ndarray:

@@ -589,6 +589,12 @@ def test_vectorised_float_formatting_equals_the_scalar_one(case: tuple[list[floa
     array = np.array(values, np.float64 if double else np.float32)
     got = codec.format_floats(array, double=double).tolist()
     assert got == [codec.format_float(float(v), double=double) for v in array.tolist()]
+    # Past 64 numbers a numpy pass formats them instead of a Python loop: the same texts.
+    if values:
+        many = np.resize(array, (3, 40))
+        texts = codec.format_floats(many, double=double)
+        assert texts.shape == (3, 40)
+        assert texts.reshape(-1).tolist() == (got * 120)[:120]
 
 
 @settings(max_examples=800, deadline=None)
