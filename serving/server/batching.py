@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -256,6 +257,8 @@ class _Task:
     group: Hashable  # tasks merge only within a group; None = run alone
     future: concurrent.futures.Future = dataclasses.field(default_factory=concurrent.futures.Future)
     enqueued_at: float = dataclasses.field(default_factory=time.monotonic)
+    # An event-loop caller's future, resolved from `future` on its loop (see `_deliver`).
+    waiter: asyncio.Future | None = None
 
 
 @dataclasses.dataclass
@@ -281,10 +284,17 @@ def _group_of(inputs: Mapping[str, np.ndarray], key: tuple) -> tuple:
 
 
 class PendingRequest:
-    """A queued request: its chunks' futures, waited on by a thread or by an event loop."""
+    """A queued request: its chunks' futures, waited on by a thread or by an event loop.
 
-    def __init__(self, futures: list[concurrent.futures.Future]):
+    Args:
+        futures: the chunks' futures, resolved by the worker threads.
+        waiters: for a request queued from an event loop (`Batcher.enqueue(..., loop=...)`), the
+            chunks' futures on that loop, which the workers resolve in one loop callback per batch.
+    """
+
+    def __init__(self, futures: list[concurrent.futures.Future], waiters: list[asyncio.Future] | None = None):
         self._futures = futures
+        self._waiters = waiters
 
     def result(self, timeout: float | None = None) -> dict[str, np.ndarray]:
         """Blocks until every chunk ran and returns the request's outputs.
@@ -305,10 +315,8 @@ class PendingRequest:
 
     async def result_async(self, timeout: float | None = None) -> dict[str, np.ndarray]:
         """`result` for asyncio callers: the event loop is woken when the batch is done."""
-        if len(self._futures) == 1:
-            waiting = asyncio.wrap_future(self._futures[0])
-        else:
-            waiting = asyncio.gather(*(asyncio.wrap_future(f) for f in self._futures))
+        waiters = self._waiters or [asyncio.wrap_future(f) for f in self._futures]
+        waiting = waiters[0] if len(waiters) == 1 else asyncio.gather(*waiters)
         try:
             results = await await_within(waiting, timeout)
         except TimeoutError:
@@ -347,6 +355,33 @@ async def await_within(future: asyncio.Future, timeout: float | None) -> Any:
         raise
     finally:
         timer.cancel()
+
+
+def _deliver_to_loops(tasks: list[_Task]) -> None:
+    """Copies each finished task's result to its event-loop waiter: one callback per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Task]] = {}
+    for task in tasks:
+        if task.waiter is not None and task.future.done():
+            by_loop.setdefault(task.waiter.get_loop(), []).append(task)
+    for loop, done in by_loop.items():
+        # A closed loop (its server stopped) raises RuntimeError: nobody is waiting there.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle_waiters, done)
+
+
+def _settle_waiters(tasks: list[_Task]) -> None:
+    """On the waiters' loop: resolve each waiter as its task's future was (a waiter that timed
+    out is already cancelled and stays so)."""
+    for task in tasks:
+        waiter, future = task.waiter, task.future
+        if waiter.done():
+            continue
+        if future.cancelled():
+            waiter.cancel()
+        elif (exc := future.exception()) is not None:
+            waiter.set_exception(exc)
+        else:
+            waiter.set_result(future.result())
 
 
 def _as_list(results: Any, count: int) -> list:
@@ -455,9 +490,17 @@ class Batcher:
         """
         return self.enqueue(inputs, key).result(timeout)
 
-    def enqueue(self, inputs: Mapping[str, Any], key: tuple = ()) -> PendingRequest:
+    def enqueue(
+        self, inputs: Mapping[str, Any], key: tuple = (), loop: asyncio.AbstractEventLoop | None = None
+    ) -> PendingRequest:
         """Queues one request without waiting: `submit` for callers that wait their own way
         (an asyncio server awaits `PendingRequest.result_async` instead of blocking a thread).
+
+        Args:
+            inputs, key: as `submit`.
+            loop: the caller's running event loop, when it awaits `result_async`: a worker then
+                wakes that loop once per batch for all its requests, instead of once per request
+                (`asyncio.wrap_future`), which shows at thousands of requests per second.
 
         Raises:
             UnavailableError, InvalidArgumentError: as `submit`.
@@ -487,8 +530,12 @@ class Batcher:
                     )
                     for i in range(0, size, step)
                 ]
+        if loop is not None:
+            for task in tasks:
+                task.waiter = loop.create_future()
         self._enqueue(tasks)
-        return PendingRequest([task.future for task in tasks])
+        waiters = [task.waiter for task in tasks] if loop is not None else None
+        return PendingRequest([task.future for task in tasks], waiters)
 
     def _enqueue(self, tasks: list[_Task]) -> None:
         params = self._params
@@ -497,8 +544,12 @@ class Batcher:
             if self._closing:
                 raise UnavailableError("The batch scheduler is closed; the model version is being unloaded.")
             placed: list[tuple[_Batch, _Task]] = []
+            # Waking an idle worker costs a thread switch and a GIL hand-off; only batches that
+            # are new (a worker must take them or time them) or just became full need one.
+            wake = 0
             for task in tasks:
-                batch = self._open_batch_for(task, limit)
+                batch, closed = self._open_batch_for(task, limit)
+                wake += closed
                 if batch is None:
                     if len(self._batches) >= params.max_enqueued_batches:
                         for b, t in placed:  # all or nothing for a split request
@@ -511,24 +562,32 @@ class Batcher:
                         )
                     batch = _Batch(task.group, time.monotonic())
                     self._batches.append(batch)
+                    wake += 1
                 batch.tasks.append(task)
                 batch.size += task.size
                 if task.group is None:
                     batch.closed = True
+                elif batch.size >= limit and len(batch.tasks) > 1:
+                    wake += 1  # an open batch that just filled up (a new one was counted above)
                 placed.append((batch, task))
-            self._report_depth()
-            self._cond.notify_all()
+            if wake:
+                self._report_depth()  # the depth changes only with new batches
+                self._cond.notify(wake)
 
-    def _open_batch_for(self, task: _Task, limit: int) -> _Batch | None:
+    def _open_batch_for(self, task: _Task, limit: int) -> tuple[_Batch | None, int]:
+        """The open batch of the task's group with room for it (None: start a new one), and how
+        many open batches it closed (now ready to run)."""
         if task.group is None:
-            return None
+            return None, 0
+        closed = 0
         for batch in self._batches:
             if batch.closed or batch.group != task.group:
                 continue
             if batch.size + task.size <= limit:
-                return batch
+                return batch, closed
             batch.closed = True  # like TF Serving: a task that does not fit closes the open batch
-        return None
+            closed += 1
+        return None, closed
 
     def _report_depth(self) -> None:
         if self._on_queue_depth is None:
@@ -576,6 +635,12 @@ class Batcher:
         tasks = [t for t in batch.tasks if t.future.set_running_or_notify_cancel()]
         if not tasks:
             return
+        try:
+            self._run_tasks(batch, tasks)
+        finally:
+            _deliver_to_loops(tasks)
+
+    def _run_tasks(self, batch: _Batch, tasks: list[_Task]) -> None:
         started = time.monotonic()
         key = tasks[0].key
         if batch.group is None:

@@ -77,7 +77,9 @@ class ModelCalls:
             DeadlineExceededError: no answer within `timeout` seconds.
             TfappsError: as `ModelManager.run`.
         """
-        pending = self._manager.enqueue_batched(handle, inputs, signature_name, output_filter, api)
+        pending = self._manager.enqueue_batched(
+            handle, inputs, signature_name, output_filter, api, loop=asyncio.get_running_loop()
+        )
         if pending is not None:
             return await pending.result_async(timeout)
 

@@ -15,6 +15,7 @@ queued requests ran on that version), and `run()` submits batchable requests to 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import logging
@@ -599,8 +600,12 @@ class ModelManager:
         signature_name: str = "",
         output_filter: Iterable[str] | None = None,
         api: str = "Predict",
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> PendingRequest | None:
         """Queues the request in its version's batching queue, when `run` would batch it.
+
+        `loop`: the caller's running event loop when it awaits `PendingRequest.result_async`
+        (see `Batcher.enqueue`).
 
         Returns:
             The queued request, or None when it must run directly (`run_direct`): batching off,
@@ -617,7 +622,7 @@ class ModelManager:
         if arrays is None:
             return None
         try:
-            return batcher.enqueue(arrays, key=(signature_name, tuple(output_filter or ()), api))
+            return batcher.enqueue(arrays, key=(signature_name, tuple(output_filter or ()), api), loop=loop)
         except UnavailableError:
             if not batcher.closed:
                 raise  # queue full

@@ -154,13 +154,65 @@ def test_batched_requests_are_awaited_without_a_thread() -> None:
         np.testing.assert_array_equal(y, np.full((2, 1), 2 * i, np.float32))
 
 
-def test_an_async_wait_past_its_deadline_drops_the_queued_request() -> None:
+def test_a_batch_wakes_its_callers_loop_once_for_all_their_requests() -> None:
+    params = BatchingParameters(max_batch_size=6, batch_timeout_micros=10_000_000, num_batch_threads=1)
+
+    def run(inputs):
+        if (inputs["x"] < 0).any():
+            raise ValueError(f"negative input. Received: {inputs['x'].ravel().tolist()}")
+        return {"y": inputs["x"] * 2}
+
+    with Batcher(run, params) as batcher:
+
+        async def scenario() -> tuple[list, int]:
+            loop = asyncio.get_running_loop()
+            wakes = []
+            plain = loop.call_soon_threadsafe
+            loop.call_soon_threadsafe = lambda *args: wakes.append(args) or plain(*args)  # type: ignore[method-assign]
+            # Six rows fill the batch: it runs at once, without its 10 s timeout.
+            pending = [batcher.enqueue({"x": np.full((2, 1), i, np.float32)}, loop=loop) for i in range(3)]
+            answers = await asyncio.gather(*(p.result_async(10) for p in pending))
+            # One bad request: the batch fails, each request is rerun alone, one wake for all three.
+            values = (1.0, -1.0, 2.0)
+            pending = [batcher.enqueue({"x": np.full((2, 1), v, np.float32)}, loop=loop) for v in values]
+            outcomes = await asyncio.gather(*(p.result_async(10) for p in pending), return_exceptions=True)
+            return [a["y"] for a in answers] + outcomes, len(wakes)
+
+        results, wakes = asyncio.run(scenario())
+    assert wakes == 2 and batcher.stats()["batches"] == 2
+    for i, y in enumerate(results[:3]):
+        np.testing.assert_array_equal(y, np.full((2, 1), 2 * i, np.float32))
+    np.testing.assert_array_equal(results[3]["y"], np.full((2, 1), 2.0, np.float32))
+    assert isinstance(results[4], ValueError) and "Received: [-1.0, -1.0]" in str(results[4])
+    np.testing.assert_array_equal(results[5]["y"], np.full((2, 1), 4.0, np.float32))
+
+
+def test_a_request_split_over_batches_is_reassembled_for_a_loop_caller() -> None:
+    params = BatchingParameters(
+        max_batch_size=8, max_execution_batch_size=3, enable_large_batch_splitting=True, num_batch_threads=2
+    )
+    with Batcher(lambda inputs: {"y": inputs["x"] + 1}, params) as batcher:
+
+        async def scenario() -> dict:
+            x = np.arange(8, dtype=np.float32).reshape(8, 1)
+            return await batcher.enqueue({"x": x}, loop=asyncio.get_running_loop()).result_async(10)
+
+        answer = asyncio.run(scenario())
+    np.testing.assert_array_equal(answer["y"], np.arange(1, 9, dtype=np.float32).reshape(8, 1))
+
+
+@pytest.mark.parametrize("loop_caller", [False, True])
+def test_an_async_wait_past_its_deadline_drops_the_queued_request(loop_caller: bool) -> None:
     params = BatchingParameters(max_batch_size=8, batch_timeout_micros=30_000_000, num_batch_threads=1)
     runs: list[int] = []
     batcher = Batcher(lambda inputs: runs.append(len(inputs["x"])) or {"y": inputs["x"]}, params)
-    pending = batcher.enqueue({"x": np.ones((1, 1), np.float32)})
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop() if loop_caller else None
+        await batcher.enqueue({"x": np.ones((1, 1), np.float32)}, loop=loop).result_async(0.05)
+
     with pytest.raises(DeadlineExceededError, match="Timed out"):
-        asyncio.run(pending.result_async(0.05))
+        asyncio.run(scenario())
     batcher.close()  # runs whatever is still queued
     assert runs == []  # the timed-out request was dropped, not run
 
