@@ -23,6 +23,7 @@ import math
 import re
 from array import array as packed_array
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 
 import numpy as np
@@ -461,23 +462,25 @@ def _format_few_floats(values: list[float], double: bool) -> list[str]:
     return out
 
 
-def _json_values(alias: str, array: np.ndarray) -> np.ndarray:
-    """Every element of an output as its JSON text (an object array of the same shape)."""
+def _json_texts(alias: str, array: np.ndarray) -> list[str]:
+    """Every element of an output as its JSON text, flat in C order."""
     kind = array.dtype.kind
     if array.dtype in (np.float32, np.float64):
-        return format_floats(array, double=array.dtype == np.float64)
+        double = array.dtype == np.float64
+        if array.size <= _SMALL_FLOAT_OUTPUT:
+            return _format_few_floats(array.reshape(-1).tolist(), double)
+        return format_floats(array, double).reshape(-1).tolist()
     if kind == "b":
-        return np.where(array, "true", "false").astype(object)
+        return ["true" if v else "false" for v in array.reshape(-1).tolist()]
     if kind in "iu":
-        return array.astype(str).astype(object)
+        return [str(v) for v in array.reshape(-1).tolist()]
     if kind in "OSU":
+        values = array.reshape(-1).tolist()
         if alias.endswith("_bytes"):
-            write = lambda v: '{"b64": "' + base64.b64encode(_as_bytes(v)).decode("ascii") + '"}'  # noqa: E731
-        else:
-            # Upstream writes raw bytes (possibly invalid UTF-8); we substitute U+FFFD to stay valid JSON.
-            write = lambda v: json.dumps(_as_bytes(v).decode("utf-8", errors="replace"))  # noqa: E731
-        flat = [write(v) for v in array.reshape(-1).tolist()]
-        return np.array(flat + [""], dtype=object)[:-1].reshape(array.shape)
+            return ['{"b64": "' + base64.b64encode(_as_bytes(v)).decode("ascii") + '"}' for v in values]
+        # Upstream writes raw bytes (possibly invalid UTF-8); we substitute U+FFFD to stay valid
+        # JSON. `_json_string` is what json.dumps does for a str, without its per-call overhead.
+        return [_json_string(_as_bytes(v).decode("utf-8", errors="replace")) for v in values]
     raise InvalidArgumentError(
         f"Failed to write JSON value for tensor type: {array.dtype.name}. Received: output={alias}"
     )
@@ -491,13 +494,14 @@ def _as_bytes(v: Any) -> bytes:
     return bytes(v)
 
 
-def _join(texts: np.ndarray) -> str:
-    """Nested JSON lists from an object array of element texts."""
-    if texts.ndim == 0:
-        return texts[()]
-    if texts.ndim == 1:
-        return "[" + ", ".join(texts.tolist()) + "]"
-    return "[" + ", ".join(_join(sub) for sub in texts) + "]"
+def _nest(texts: list[str], shape: tuple[int, ...], start: int = 0) -> str:
+    """Nested JSON lists of `shape` from flat (C-order) element texts, from `texts[start]` on."""
+    if not shape:
+        return texts[start]
+    if len(shape) == 1:
+        return "[" + ", ".join(texts[start : start + shape[0]]) + "]"
+    step = math.prod(shape[1:])
+    return "[" + ", ".join(_nest(texts, shape[1:], start + i * step) for i in range(shape[0])) + "]"
 
 
 def tensor_to_json(alias: str, array: np.ndarray) -> str:
@@ -507,7 +511,7 @@ def tensor_to_json(alias: str, array: np.ndarray) -> str:
         InvalidArgumentError: the dtype has no JSON form (`Failed to write JSON value ...`).
     """
     array = np.asarray(array)
-    return _join(_json_values(alias, array))
+    return _nest(_json_texts(alias, array), array.shape)
 
 
 def encode_predict_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> str:
@@ -541,15 +545,19 @@ def encode_predict_response(outputs: Mapping[str, np.ndarray], row_format: bool)
             raise InvalidArgumentError(
                 f"Tensor name: {alias} has inconsistent batch size: {array.shape[0]} expecting: {batch}"
             )
-    texts = {alias: _json_values(alias, array) for alias, array in outputs.items()}
-    keys = {alias: json.dumps(alias) for alias in outputs}
+    # Per output: its flat element texts, each row's shape and the number of texts a row holds.
+    parts = []
+    for alias, array in outputs.items():
+        row_shape = array.shape[1:]
+        parts.append((json.dumps(alias), _json_texts(alias, array), row_shape, math.prod(row_shape)))
     rows = []
     for i in range(batch or 0):
-        if len(texts) == 1:
-            ((alias, values),) = texts.items()
-            rows.append(_join(values[i, ...]))
+        if len(parts) == 1:
+            ((_, texts, row_shape, step),) = parts
+            rows.append(_nest(texts, row_shape, i * step))
         else:
-            rows.append("{" + ", ".join(f"{keys[a]}: {_join(v[i, ...])}" for a, v in texts.items()) + "}")
+            fields = (f"{key}: {_nest(texts, row_shape, i * step)}" for key, texts, row_shape, step in parts)
+            rows.append("{" + ", ".join(fields) + "}")
     return '{"predictions": [' + ", ".join(rows) + "]}"
 
 
