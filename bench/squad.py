@@ -2,11 +2,12 @@
 
 The dev file's articles are shuffled with `random.Random(0).shuffle`; the first 80% are written as
 the training file, the rest as the test file (`pipelines.squad_data.split_articles`). The CLI trains
-(`tfapps train question_answering`, preset `cpu` by default; a seeded 10% of the training articles
-held out to pick the epoch), then evaluates the served graph on the test articles with the official
-SQuAD metrics, and prints them with the training wall-clock.
+(`tfapps train question_answering`, preset `cpu_drqa` by default: DrQA's recurrent reader, which
+learns far more from these 8,803 questions than the Transformer reader of preset `cpu`; a seeded
+10% of the training articles held out to pick the epoch), then evaluates the served graph on the
+test articles with the official SQuAD metrics, and prints them with the training wall-clock.
 
-    .venv/bin/python bench/squad.py [--preset cpu] [--set key=value ...]
+    .venv/bin/python bench/squad.py [--preset cpu_drqa] [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--preset", default="cpu_drqa")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--work", type=Path, default=Path("bench-work/squad"))
     args = parser.parse_args(argv)
