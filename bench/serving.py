@@ -25,6 +25,7 @@ pre-serialized protos for gRPC) and reports its own CPU. All traffic goes to 127
 is bounded in time and count.
 
     .venv/bin/python bench/serving.py [--run-dir DIR] [--seconds 5] [--batching] [--intra-op 1 --inter-op 2]
+        [--batching-parameters "max_batch_size { value: 16 } batch_timeout_micros { value: 2000 } ..."]
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ import urllib.request
 from pathlib import Path
 
 LEVELS = (1, 8, 32, 64)
+DEFAULT_BATCHING = (
+    "max_batch_size { value: 64 } batch_timeout_micros { value: 1000 } "
+    "max_enqueued_batches { value: 64 } num_batch_threads { value: 2 }"
+)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
@@ -415,6 +420,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load level")
     parser.add_argument("--batching", action="store_true", help="also measure with --enable_batching")
     parser.add_argument(
+        "--batching-parameters",
+        default=DEFAULT_BATCHING,
+        help="the BatchingParameters text proto used with --batching (default: %(default)r)",
+    )
+    parser.add_argument(
         "--intra-op", type=int, default=1, help="server's TF intra-op threads (0: TF's choice)"
     )
     parser.add_argument(
@@ -465,10 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     configs = [("no_batching", [])]
     if args.batching:
         params = work / "batching.config"
-        params.write_text(
-            "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 1000 }\n"
-            "max_enqueued_batches { value: 64 }\nnum_batch_threads { value: 2 }\n"
-        )
+        params.write_text(args.batching_parameters)
+        figures["batching_parameters"] = args.batching_parameters
         configs.append(("batching", ["--enable_batching", f"--batching_parameters_file={params}"]))
     for name, extra in configs:
         grpc_port, rest_port = free_port(), free_port()
