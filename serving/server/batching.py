@@ -257,7 +257,7 @@ class _Task:
     group: Hashable  # tasks merge only within a group; None = run alone
     future: concurrent.futures.Future = dataclasses.field(default_factory=concurrent.futures.Future)
     enqueued_at: float = dataclasses.field(default_factory=time.monotonic)
-    # An event-loop caller's future, resolved from `future` on its loop (see `_deliver`).
+    # An event-loop caller's future, resolved from `future` on its loop (`_deliver_to_loops`).
     waiter: asyncio.Future | None = None
 
 
@@ -355,6 +355,11 @@ async def await_within(future: asyncio.Future, timeout: float | None) -> Any:
         raise
     finally:
         timer.cancel()
+
+
+def _cancel_if_cancelled(future: concurrent.futures.Future, waiter: asyncio.Future) -> None:
+    if waiter.cancelled():
+        future.cancel()  # no-op once the task runs
 
 
 def _deliver_to_loops(tasks: list[_Task]) -> None:
@@ -533,6 +538,9 @@ class Batcher:
         if loop is not None:
             for task in tasks:
                 task.waiter = loop.create_future()
+                # A caller cancelled while its task waits (a client gone) drops the task, as
+                # `asyncio.wrap_future` did.
+                task.waiter.add_done_callback(functools.partial(_cancel_if_cancelled, task.future))
         self._enqueue(tasks)
         waiters = [task.waiter for task in tasks] if loop is not None else None
         return PendingRequest([task.future for task in tasks], waiters)
@@ -556,6 +564,8 @@ class Batcher:
                             b.tasks.remove(t)
                             b.size -= t.size
                         self._batches = collections.deque(b for b in self._batches if b.tasks)
+                        if wake:
+                            self._cond.notify(wake)  # batches this request closed are ready
                         raise UnavailableError(
                             "The batch scheduling queue to which this task was submitted is full. "
                             f"Received: max_enqueued_batches={params.max_enqueued_batches}"

@@ -201,6 +201,25 @@ def test_a_request_split_over_batches_is_reassembled_for_a_loop_caller() -> None
     np.testing.assert_array_equal(answer["y"], np.arange(1, 9, dtype=np.float32).reshape(8, 1))
 
 
+def test_a_loop_caller_cancelled_while_queued_drops_its_request() -> None:
+    params = BatchingParameters(max_batch_size=8, batch_timeout_micros=200_000, num_batch_threads=1)
+    runs: list[int] = []
+    with Batcher(lambda inputs: runs.append(len(inputs["x"])) or {"y": inputs["x"]}, params) as batcher:
+
+        async def scenario() -> dict:
+            loop = asyncio.get_running_loop()
+            gone = asyncio.ensure_future(
+                batcher.enqueue({"x": np.ones((1, 1), np.float32)}, loop=loop).result_async()
+            )
+            kept = batcher.enqueue({"x": np.ones((2, 1), np.float32)}, loop=loop)
+            await asyncio.sleep(0.01)
+            gone.cancel()  # e.g. the client disconnected
+            return await kept.result_async(10)
+
+        answer = asyncio.run(scenario())
+    assert runs == [2] and answer["y"].shape == (2, 1)
+
+
 @pytest.mark.parametrize("loop_caller", [False, True])
 def test_an_async_wait_past_its_deadline_drops_the_queued_request(loop_caller: bool) -> None:
     params = BatchingParameters(max_batch_size=8, batch_timeout_micros=30_000_000, num_batch_threads=1)
