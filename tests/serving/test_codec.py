@@ -203,6 +203,26 @@ def test_tensor_proto_round_trip_uses_typed_fields(array: np.ndarray) -> None:
     np.testing.assert_array_equal(back, array)
 
 
+@pytest.mark.parametrize(
+    ("values", "shape"),
+    [
+        ([b"\x89PNG\x00", b"", "h\u00e9".encode()], [3]),  # full: the fast path
+        ([b"a", b"b", b"c", b"d", b"e", b"f"], [2, 1, 3]),
+        ([b"only"], [2, 2]),  # fewer values than the shape: the last one repeats
+        ([], [0, 3]),
+        ([b"x"], []),
+    ],
+)
+def test_string_protos_decode_as_tensorflow_decodes_them(values: list[bytes], shape: list[int]) -> None:
+    import tensorflow as tf
+
+    proto = tf.make_tensor_proto(values, dtype=tf.string, shape=shape)
+    want = tf.make_ndarray(proto)
+    got = codec.tensor_proto_to_ndarray(proto)
+    assert got.dtype == object and got.shape == want.shape
+    assert got.reshape(-1).tolist() == want.reshape(-1).tolist()
+
+
 def test_tensor_proto_parse_error() -> None:
     proto = codec.ndarray_to_tensor_proto(np.zeros(4, np.float32))
     proto.tensor_shape.dim[0].size = 3
