@@ -91,9 +91,10 @@ class RuntimeConfig:
         mixed_precision: train in `mixed_float16` (GPU) / `mixed_bfloat16` (TPU, CPU).
         jit_compile: compile the train step with XLA.
         seed: seeds Python, NumPy and TensorFlow (`keras.utils.set_random_seed`) before the
-            datasets and the model are built, so weight initialisation, dropout and augmentation
-            draw the same numbers in every run (multi-threaded kernels may still round
-            differently); None (the default) draws fresh ones. Shuffling follows `data.seed`.
+            datasets and the model are built, so weight initialisation, dropout and every random
+            op without a seed of its own draw the same numbers in every run (multi-threaded
+            kernels may still round differently); None (the default) draws fresh ones.
+            Splitting, shuffling and seeded augmentation follow `data.seed` either way.
     """
 
     distribution_strategy: Literal["auto", "default", "mirrored", "multi_worker", "tpu"] = "auto"
