@@ -170,9 +170,8 @@ def train(
             f"train.batch_size must be divisible by the number of replicas ({replicas}). "
             f"Received: train.batch_size={global_batch}"
         )
-    seed = getattr(config.runtime, "seed", None)
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
+    if config.runtime.seed is not None:
+        keras.utils.set_random_seed(config.runtime.seed)
     probe = task.make_datasets(config)
     steps_per_epoch = max(probe.train_examples // global_batch, 1)
     validation_steps = math.ceil(probe.val_examples / global_batch) if probe.val is not None else None

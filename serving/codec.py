@@ -49,7 +49,7 @@ _DOUBLE_MAX_INT = int(np.finfo(np.float64).max)
 # A `\uD800`-style escape or a raw (surrogatepass-decoded) surrogate: only then look for lone ones.
 _MAYBE_SURROGATE = re.compile(r"\\[uU][dD][89a-fA-F]|[\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Up to this many numbers, `format_floats` loops in Python: numpy's per-call overhead would cost
+# Up to this many numbers, `_float_texts` loops in Python: numpy's per-call overhead would cost
 # more than the formatting (a typical answer holds a few dozen numbers; bench/serving.py).
 _SMALL_FLOAT_OUTPUT = 64
 
@@ -413,15 +413,24 @@ def format_float(value: float, double: bool = False) -> str:
 def format_floats(array: np.ndarray, double: bool = False) -> np.ndarray:
     """`format_float` for a whole array at once (an object array of strings, same shape).
 
-    Vectorised: the `%g` texts are parsed back by numpy in one call to find the values that need
-    more digits, so a response of many numbers costs one pass instead of a numpy round trip per
-    value. Same output as calling `format_float` on every element.
+    Same output as calling `format_float` on every element; see `_float_texts` for how.
     """
     values = np.asarray(array, dtype=np.float64)
-    if values.size <= _SMALL_FLOAT_OUTPUT:
-        texts = _format_few_floats(values.reshape(-1).tolist(), double)
-        return np.array(texts + [""], dtype=object)[:-1].reshape(values.shape)
-    flat = values.reshape(-1)
+    texts = _float_texts(values, double)
+    return np.array(texts + [""], dtype=object)[:-1].reshape(values.shape)
+
+
+def _float_texts(array: np.ndarray, double: bool) -> list[str]:
+    """`format_float` of every element, flat in C order: a Python loop for a few numbers, one
+    numpy pass for many (numpy's per-call overhead outweighs the formatting of a short answer)."""
+    if array.size <= _SMALL_FLOAT_OUTPUT:
+        return _format_few_floats(array.reshape(-1).tolist(), double)
+    return _format_many_floats(np.asarray(array, dtype=np.float64).reshape(-1), double)
+
+
+def _format_many_floats(flat: np.ndarray, double: bool) -> list[str]:
+    """`format_float` over a float64 vector: the `%g` texts are parsed back by numpy in one call to
+    find the values that need more digits."""
     texts = np.array([f"{v:g}" for v in flat.tolist()] + [""], dtype=object)[:-1]
     finite = np.isfinite(flat)
     if finite.any():
@@ -433,10 +442,11 @@ def format_floats(array: np.ndarray, double: bool = False) -> np.ndarray:
             texts[i] = f"{flat[i]:.17g}" if double else f"{flat[i]:.9g}"
     for i in np.flatnonzero(~finite).tolist():
         texts[i] = "NaN" if math.isnan(flat[i]) else ("Infinity" if flat[i] > 0 else "-Infinity")
-    for i, text in enumerate(texts.tolist()):
+    out = texts.tolist()
+    for i, text in enumerate(out):
         if "." not in text and "e" not in text and text[-1].isdigit():
-            texts[i] = text + ".0"
-    return texts.reshape(values.shape)
+            out[i] = text + ".0"
+    return out
 
 
 def _format_few_floats(values: list[float], double: bool) -> list[str]:
@@ -466,10 +476,7 @@ def _json_texts(alias: str, array: np.ndarray) -> list[str]:
     """Every element of an output as its JSON text, flat in C order."""
     kind = array.dtype.kind
     if array.dtype in (np.float32, np.float64):
-        double = array.dtype == np.float64
-        if array.size <= _SMALL_FLOAT_OUTPUT:
-            return _format_few_floats(array.reshape(-1).tolist(), double)
-        return format_floats(array, double).reshape(-1).tolist()
+        return _float_texts(array, double=array.dtype == np.float64)
     if kind == "b":
         return ["true" if v else "false" for v in array.reshape(-1).tolist()]
     if kind in "iu":

@@ -73,21 +73,23 @@ def test_question_match_marks_context_tokens_the_question_has() -> None:
     assert QuestionMatch()(ids, segments).numpy().tolist() == [[0, 0, 0, 0, 1, 0, 1, 0, 0]]
 
 
-def test_learns_generated_facts_exports_and_answers_over_rest_and_grpc(tmp_path: Path, exported_ops) -> None:
+def _train_on_generated_facts(tmp_path: Path, *overrides: str) -> tuple[Path, Path]:
+    """Trains preset `tiny` with `overrides` on 120 generated paragraphs; returns the run directory
+    and a test file of 10 other paragraphs."""
     train = write_synthetic_squad(tmp_path / "train.json", paragraphs=120, seed=0)
     test = write_synthetic_squad(tmp_path / "test.json", paragraphs=10, seed=1)
     run_dir = tmp_path / "run"
-    runs.train_run(
-        "question_answering",
-        run_dir,
-        preset="tiny",
-        data=str(train),
-        overrides=[
-            "train.epochs=6",
-            "model.hidden_dim=64",
-            "model.intermediate_dim=128",
-            "data.validation_split=0",
-        ],
+    runs.train_run("question_answering", run_dir, preset="tiny", data=str(train), overrides=list(overrides))
+    return run_dir, test
+
+
+def test_learns_generated_facts_exports_and_answers_over_rest_and_grpc(tmp_path: Path, exported_ops) -> None:
+    run_dir, test = _train_on_generated_facts(
+        tmp_path,
+        "train.epochs=6",
+        "model.hidden_dim=64",
+        "model.intermediate_dim=128",
+        "data.validation_split=0",
     )
     metrics = runs.evaluate_run(run_dir, str(test))
     assert metrics["f1"] >= 80.0 and metrics["examples"] == len(synthetic_examples(10, seed=1)), metrics
@@ -206,23 +208,15 @@ def test_gold_labels_are_never_masked_and_answers_are_whole_words(facts: str) ->
 
 
 def test_drqa_reader_learns_generated_facts_and_exports(tmp_path: Path, exported_ops) -> None:
-    train = write_synthetic_squad(tmp_path / "train.json", paragraphs=120, seed=0)
-    test = write_synthetic_squad(tmp_path / "test.json", paragraphs=10, seed=1)
-    run_dir = tmp_path / "run"
-    runs.train_run(
-        "question_answering",
-        run_dir,
-        preset="tiny",
-        data=str(train),
-        overrides=[
-            "model.architecture=drqa",
-            "model.embedding_dim=32",
-            "model.rnn_units=32",
-            "model.rnn_layers=2",
-            "model.dropout=0.1",
-            "train.epochs=3",
-            "data.validation_split=0",
-        ],
+    run_dir, test = _train_on_generated_facts(
+        tmp_path,
+        "model.architecture=drqa",
+        "model.embedding_dim=32",
+        "model.rnn_units=32",
+        "model.rnn_layers=2",
+        "model.dropout=0.1",
+        "train.epochs=3",
+        "data.validation_split=0",
     )
     # Measured: exact match 100 after 3 epochs (the transformer needs 6 epochs and a wider model
     # for F1 >= 80 above).

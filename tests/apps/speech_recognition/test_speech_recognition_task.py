@@ -122,23 +122,25 @@ def _wav(samples: np.ndarray, rate: int, subtype: str = "PCM_16", format: str = 
     return buffer.getvalue()
 
 
-def test_learns_generated_speech_exports_and_serves_transcripts(tmp_path: Path, exported_ops) -> None:
-    train = write_synthetic_speech(tmp_path / "train", clips=200, seed=0)
-    test = write_synthetic_speech(tmp_path / "test", clips=24, seed=1)
+def _train_on_generated_speech(tmp_path: Path, clips: int, *overrides: str) -> Path:
+    """Trains preset `tiny` with `overrides` on `clips` generated clips; returns the run directory."""
+    train = write_synthetic_speech(tmp_path / "train", clips=clips, seed=0)
     run_dir = tmp_path / "run"
-    runs.train_run(
-        "speech_recognition",
-        run_dir,
-        preset="tiny",
-        data=str(train),
-        overrides=[
-            "train.epochs=10",
-            "train.learning_rate=0.005",
-            "model.hidden_units=64",
-            "model.conv_filters=[8]",
-            # Seeded: unseeded runs scored WER 0.04-0.17 (one in three over the bound); this one 0.04.
-            "runtime.seed=0",
-        ],
+    runs.train_run("speech_recognition", run_dir, preset="tiny", data=str(train), overrides=list(overrides))
+    return run_dir
+
+
+def test_learns_generated_speech_exports_and_serves_transcripts(tmp_path: Path, exported_ops) -> None:
+    test = write_synthetic_speech(tmp_path / "test", clips=24, seed=1)
+    run_dir = _train_on_generated_speech(
+        tmp_path,
+        200,
+        "train.epochs=10",
+        "train.learning_rate=0.005",
+        "model.hidden_units=64",
+        "model.conv_filters=[8]",
+        # Seeded: unseeded runs scored WER 0.04-0.17 (one in three over the bound); this one 0.04.
+        "runtime.seed=0",
     )
     metrics = runs.evaluate_run(run_dir, str(test))
     assert metrics["wer"] <= 0.15 and metrics["utterances"] == 24.0, metrics
@@ -240,15 +242,7 @@ def test_espeak_digit_strings_are_readable_speech(tmp_path: Path) -> None:
 
 
 def test_subword_vocabulary_trains_exports_and_serves(tmp_path: Path, exported_ops) -> None:
-    train = write_synthetic_speech(tmp_path / "train", clips=32, seed=0)
-    run_dir = tmp_path / "run"
-    runs.train_run(
-        "speech_recognition",
-        run_dir,
-        preset="tiny",
-        data=str(train),
-        overrides=["data.vocabulary=sentencepiece", "data.vocab_size=24"],
-    )
+    run_dir = _train_on_generated_speech(tmp_path, 32, "data.vocabulary=sentencepiece", "data.vocab_size=24")
     version = runs.export_run(run_dir, tmp_path / "export")
     ops, missing = exported_ops(version, with_text_ops=True)
     # The SentencePiece model travels in the graph (tensorflow-text's ops, which TF Serving has).
