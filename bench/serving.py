@@ -14,7 +14,13 @@ In one run, on this machine:
    `--batching`, again with `--enable_batching`;
 3. a naive baseline: a plain `http.server` handler that calls the model once per request, with
    TensorFlow's default thread pools (what a naive server gets) and with the server's;
-4. the gRPC framework's own floor: a grpc.aio server whose Predict handler returns a fixed answer.
+4. the gRPC framework's own floor: a grpcio server (grpc.aio, and the thread-pool server with one
+   worker) whose Predict handler returns a fixed answer.
+
+With batching the model runs at larger batches, so its in-process cost per image is lower: for those
+rows the server's mean batch size (from its Prometheus `batch_size` histogram) gives
+`server_overhead_us_at_mean_batch`, the overhead beyond the in-process cost at that batch size
+(interpolated in 1/batch between the measured batch sizes).
 
 The server runs with `--tensorflow_intra_op_parallelism=1 --tensorflow_inter_op_parallelism=2` by
 default (`--intra-op/--inter-op`, 0 = TensorFlow's choice): on two cores a small model at small
@@ -33,6 +39,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import functools
+import itertools
 import json
 import os
 import resource
@@ -43,6 +51,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 LEVELS = (1, 8, 32, 64)
@@ -53,6 +62,7 @@ DEFAULT_BATCHING = (
     "max_batch_size { value: 64 } batch_timeout_micros { value: 300 } "
     "max_enqueued_batches { value: 64 } num_batch_threads { value: 1 }"
 )
+METRICS_PATH = "/monitoring/prometheus/metrics"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
@@ -217,17 +227,52 @@ async def load(protocol: str, port: int, model: str, image: bytes, clients: int,
     return {"latencies": latencies, "errors": errors}
 
 
+def model_cpu_at(ceiling: dict, batch: float) -> float:
+    """In-process model CPU per image at a (mean) batch size, interpolated in 1/batch between the
+    measured sizes: a call's fixed cost is shared by its rows."""
+    points = [(b, ceiling[f"batch_{b}"]["cpu_us_per_image"]) for b in LEVELS]
+    batch = min(max(batch, points[0][0]), points[-1][0])
+    for (b0, c0), (b1, c1) in itertools.pairwise(points):
+        if batch <= b1:
+            return c0 + (c1 - c0) * (1 / b0 - 1 / batch) / (1 / b0 - 1 / b1)
+    return points[-1][1]
+
+
+def batch_size_totals(rest_port: int) -> tuple[float, float]:
+    """(sum, count) of the server's `batch_size` histogram: rows and batches run so far."""
+    url = f"http://127.0.0.1:{rest_port}{METRICS_PATH}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    totals = {"sum": 0.0, "count": 0.0}
+    for line in text.splitlines():
+        for kind in totals:
+            if line.startswith(f":tensorflow:serving:batching_session:batch_size_{kind}"):
+                totals[kind] += float(line.rsplit(" ", 1)[1])
+    return totals["sum"], totals["count"]
+
+
 def measure(
-    protocol: str, port: int, model: str, image: bytes, pid: int, model_cpu_us: float, seconds: float
+    protocol: str,
+    port: int,
+    model: str,
+    image: bytes,
+    pid: int,
+    model_cpu_us: float,
+    seconds: float,
+    batch_probe: Callable[[], tuple[float, float]] | None = None,
+    ceiling: dict | None = None,
 ):
+    """Load at each level; with `batch_probe` (and `ceiling`) also the server's mean batch size and
+    its overhead beyond the model's in-process cost at that size."""
     rows = {}
     for clients in LEVELS:
+        batches0 = batch_probe() if batch_probe else None  # read outside the CPU window
         server_cpu0, gen_cpu0, start = process_cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
         result = asyncio.run(load(protocol, port, model, image, clients, seconds))
         wall = time.monotonic() - start
         server_cpu, gen_cpu = process_cpu_seconds(pid) - server_cpu0, self_cpu_seconds() - gen_cpu0
         n = max(len(result["latencies"]), 1)
-        rows[f"clients_{clients}"] = {
+        row = rows[f"clients_{clients}"] = {
             "requests_per_s": round(n / wall, 1),
             "p50_ms": round(1e3 * percentile(result["latencies"], 0.5), 2),
             "p99_ms": round(1e3 * percentile(result["latencies"], 0.99), 2),
@@ -236,8 +281,17 @@ def measure(
             "server_overhead_us_per_request": round(1e6 * server_cpu / n - model_cpu_us, 1),
             "loadgen_cpu_s_per_1000": round(1000 * gen_cpu / n, 3),
         }
+        if batches0 is not None and ceiling is not None:
+            (rows0, batches0_run), (rows1, batches1) = batches0, batch_probe()
+            rows_run, batches_run = rows1 - rows0, batches1 - batches0_run
+            if batches_run:
+                mean = rows_run / batches_run
+                row["mean_batch_size"] = round(mean, 2)
+                row["server_overhead_us_at_mean_batch"] = round(
+                    1e6 * server_cpu / n - model_cpu_at(ceiling, mean), 1
+                )
         if result["errors"]:
-            rows[f"clients_{clients}"]["first_error"] = result["errors"][0]
+            row["first_error"] = result["errors"][0]
     return rows
 
 
@@ -307,6 +361,25 @@ asyncio.run(main())
 """
 
 
+GRPC_SYNC_FLOOR_SERVER = r"""
+import sys
+from concurrent import futures
+import grpc
+from tensorflow_serving.apis import predict_pb2
+ANSWER = predict_pb2.PredictResponse().SerializeToString()
+def predict(request, context):
+    return ANSWER
+server = grpc.server(futures.ThreadPoolExecutor(1))
+handler = grpc.unary_unary_rpc_method_handler(predict, lambda b: b, lambda b: b)
+server.add_generic_rpc_handlers(
+    [grpc.method_handlers_generic_handler("tensorflow.serving.PredictionService", {"Predict": handler})]
+)
+server.add_insecure_port(f"127.0.0.1:{sys.argv[1]}")
+server.start()
+server.wait_for_termination()
+"""
+
+
 def wait_grpc_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     import grpc
 
@@ -317,16 +390,16 @@ def wait_grpc_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> N
             sys.exit(f"bench: gRPC floor server not ready (exit code {proc.poll()})")
 
 
-def measure_grpc_floor(work: Path, image: bytes, seconds: float) -> dict:
-    """Server CPU per call of a grpc.aio server doing nothing: what grpcio itself costs."""
+def measure_grpc_floor(work: Path, image: bytes, seconds: float, source: str = GRPC_FLOOR_SERVER) -> dict:
+    """Server CPU per call of a grpcio server doing nothing: what grpcio itself costs."""
     script = work / "grpc_floor_server.py"
-    script.write_text(GRPC_FLOOR_SERVER)
+    script.write_text(source)
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(script), str(port)], env=ENV, stderr=subprocess.DEVNULL)
     try:
         wait_grpc_ready(port, proc)
         rows = {}
-        for clients in (1, 8):
+        for clients in (1, 8, 32):
             server_cpu0, start = process_cpu_seconds(proc.pid), time.monotonic()
             result = asyncio.run(load("grpc", port, "floor", image, clients, seconds))
             n = max(len(result["latencies"]), 1)
@@ -341,7 +414,9 @@ def measure_grpc_floor(work: Path, image: bytes, seconds: float) -> dict:
         stop(proc)
 
 
-def serve_command(grpc_port: int, rest_port: int, version_dir: Path, args: argparse.Namespace) -> list[str]:
+def serve_command(
+    grpc_port: int, rest_port: int, version_dir: Path, args: argparse.Namespace, monitoring: Path
+) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -353,6 +428,7 @@ def serve_command(grpc_port: int, rest_port: int, version_dir: Path, args: argpa
         f"--model_base_path={version_dir.parent}",
         f"--tensorflow_intra_op_parallelism={args.intra_op}",
         f"--tensorflow_inter_op_parallelism={args.inter_op}",
+        f"--monitoring_config_file={monitoring}",
     ]
 
 
@@ -387,6 +463,13 @@ def summarize(figures: dict, ceiling: dict, best: str) -> dict:
         summary[f"{protocol}_p50_at_1_client_minus_in_process_batch1_ms"] = round(
             level(f"{protocol}_no_batching", 1)["p50_ms"] - ceiling["batch_1"]["p50_ms"], 3
         )
+        if f"{protocol}_batching" in figures:
+            for clients in LEVELS:
+                row = level(f"{protocol}_batching", clients)
+                if "server_overhead_us_at_mean_batch" in row:
+                    summary[f"{protocol}_batching_overhead_us_at_{clients}_clients_at_mean_batch"] = row[
+                        "server_overhead_us_at_mean_batch"
+                    ]
     throughput = level(best, 32)["requests_per_s"]
     summary[f"{best}_32_clients_requests_per_s"] = throughput
     for naive in ("naive_rest_default_threads", "naive_rest_same_threads"):
@@ -396,13 +479,15 @@ def summarize(figures: dict, ceiling: dict, best: str) -> dict:
     summary[f"{best}_32_clients_vs_ceiling_batch32"] = round(
         throughput / ceiling["batch_32"]["images_per_s"], 3
     )
-    summary["grpc_framework_floor_us_at_1_client"] = figures["grpc_floor"]["clients_1"][
-        "server_cpu_us_per_request"
-    ]
+    for floor in ("grpc_floor", "grpc_sync_floor"):
+        for clients in (1, 8, 32):
+            summary[f"{floor.replace('floor', 'framework_floor')}_us_at_{clients}_clients"] = figures[floor][
+                f"clients_{clients}"
+            ]["server_cpu_us_per_request"]
     summary["total_errors"] = sum(
         row["errors"]
         for key, rows in figures.items()
-        if isinstance(rows, dict) and key not in ("in_process", "grpc_floor")
+        if isinstance(rows, dict) and key not in ("in_process", "grpc_floor", "grpc_sync_floor")
         for row in rows.values()
         if isinstance(row, dict) and "errors" in row
     )
@@ -481,21 +566,22 @@ def main(argv: list[str] | None = None) -> int:
         params.write_text(args.batching_parameters)
         figures["batching_parameters"] = args.batching_parameters
         configs.append(("batching", ["--enable_batching", f"--batching_parameters_file={params}"]))
+    monitoring = work / "monitoring.config"
+    monitoring.write_text(f'prometheus_config {{ enable: true path: "{METRICS_PATH}" }}')
     for name, extra in configs:
         grpc_port, rest_port = free_port(), free_port()
         proc = subprocess.Popen(
-            [*serve_command(grpc_port, rest_port, version_dir, args), *extra],
+            [*serve_command(grpc_port, rest_port, version_dir, args, monitoring), *extra],
             env=ENV,
             stderr=subprocess.DEVNULL,
         )
         try:
             wait_ready(rest_port, "/v1/models/fashion", proc)
-            figures[f"rest_{name}"] = measure(
-                "rest", rest_port, "fashion", image, proc.pid, model_cpu_us, args.seconds
-            )
-            figures[f"grpc_{name}"] = measure(
-                "grpc", grpc_port, "fashion", image, proc.pid, model_cpu_us, args.seconds
-            )
+            probe = functools.partial(batch_size_totals, rest_port) if extra else None
+            for protocol, port in (("rest", rest_port), ("grpc", grpc_port)):
+                figures[f"{protocol}_{name}"] = measure(
+                    protocol, port, "fashion", image, proc.pid, model_cpu_us, args.seconds, probe, ceiling
+                )
         finally:
             stop(proc)
 
@@ -506,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
         work, version_dir, image, same_threads, model_cpu_us, args.seconds
     )
     figures["grpc_floor"] = measure_grpc_floor(work, image, args.seconds)
+    figures["grpc_sync_floor"] = measure_grpc_floor(work, image, args.seconds, GRPC_SYNC_FLOOR_SERVER)
     best = "rest_batching" if "rest_batching" in figures else "rest_no_batching"
     figures["summary"] = summarize(figures, ceiling, best)
     print(json.dumps(figures, indent=1))
