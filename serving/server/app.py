@@ -51,6 +51,7 @@ from tfapps.serving.runtime import configure_tensorflow_threads
 from tfapps.serving.server.batching import BatchingParameters, read_batching_parameters
 from tfapps.serving.server.flags import Flags, parse_flags, usage
 from tfapps.serving.server.grpc_service import add_services
+from tfapps.serving.server.http_protocol import CoalescingHttpToolsProtocol
 from tfapps.serving.server.limits import RequestLimits
 from tfapps.serving.server.manager import ModelManager
 from tfapps.serving.server.metrics import MonitoringConfig, ServingMetrics, read_monitoring_config
@@ -420,10 +421,12 @@ class ModelServer:
             monitoring=self._monitoring,
             executor=self._rest_executor,
         )
-        # On uvloop with httptools: the fastest event loop and HTTP parser uvicorn supports.
+        # On uvloop with httptools: the fastest event loop and HTTP parser uvicorn supports, with
+        # each response sent in one write (http_protocol.py). No WebSockets: TF Serving has none.
         config = uvicorn.Config(
             app,
-            http="httptools",
+            http=CoalescingHttpToolsProtocol,
+            ws="none",
             log_level="warning",
             lifespan="off",
             access_log=False,
