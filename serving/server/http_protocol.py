@@ -47,8 +47,13 @@ class CoalescingTransport:
     def flush(self) -> None:
         """Sends the queued writes now (nothing once the connection is closing)."""
         pending, self._pending = self._pending, None
-        if pending and not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        if not pending or self._transport.is_closing():
+            return
+        if len(pending) == 1:
+            self._transport.write(pending[0])
+        else:
+            # uvloop sends a list with one writev: no copy of a large body into a joined buffer.
+            self._transport.writelines(pending)
 
     def close(self) -> None:
         self.flush()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
+import socket
+import threading
 
 import pytest
 import uvicorn
+import uvloop
 from uvicorn.server import ServerState
 
 from tfapps.serving.server.http_protocol import CoalescingHttpToolsProtocol, CoalescingTransport
@@ -125,3 +129,43 @@ def test_uvicorn_sends_each_keep_alive_response_in_one_write(loop) -> None:
         assert write.endswith(b"\r\n\r\necho:" + body)
     assert not real.closed
     protocol.connection_lost(None)
+
+
+def test_large_responses_arrive_whole_over_uvloop_sockets() -> None:
+    """A real uvicorn server on uvloop: headers and a multi-megabyte body sent as one writev."""
+    body = bytes(range(256)) * 12_000  # ~3 MB, every byte value
+
+    async def app(scope, receive, send) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        headers = [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app, http=CoalescingHttpToolsProtocol, ws="none", lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+
+    def run() -> None:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(server.serve(sockets=[sock]))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            thread.join(0.01)
+        connection = http.client.HTTPConnection("127.0.0.1", sock.getsockname()[1], timeout=30)
+        for _ in range(2):  # keep-alive: the second response must not be mixed with the first
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            assert response.status == 200
+            assert response.read() == body
+        connection.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
