@@ -28,9 +28,10 @@ batches is cheaper and faster with one thread per op. `--inter-op 1` served more
 less server CPU at every level for the Fashion-MNIST model, but its in-process batch-1 loop is
 cheaper still, so its overhead figures are not comparable with runs at the default.
 
-The load generator is asyncio with requests encoded once (raw HTTP/1.1 keep-alive for REST,
-pre-serialized protos for gRPC) and reports its own CPU. All traffic goes to 127.0.0.1, each level
-is bounded in time and count.
+The load generator is asyncio with requests encoded once (raw HTTP/1.1 keep-alive for REST, raw
+HTTP/2 frames over one connection for gRPC: `grpc_h2_load.py`, or `--grpc-loadgen grpcio` for
+grpcio's asyncio client, which costs several times more CPU per call) and reports its own CPU. All
+traffic goes to 127.0.0.1, each level is bounded in time and count.
 
     .venv/bin/python bench/serving.py [--run-dir DIR] [--seconds 5] [--batching] [--intra-op 1 --inter-op 2]
         [--batching-parameters "max_batch_size { value: 16 } batch_timeout_micros { value: 2000 } ..."]
@@ -65,6 +66,9 @@ DEFAULT_BATCHING = (
     "max_enqueued_batches { value: 64 } num_batch_threads { value: 1 }"
 )
 METRICS_PATH = "/monitoring/prometheus/metrics"
+PREDICT_PATH = "/tensorflow.serving.PredictionService/Predict"
+# The gRPC load generator: "h2" (grpc_h2_load.py, little CPU) or "grpcio" (grpc.aio); --grpc-loadgen.
+GRPC_LOADGEN = "h2"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
@@ -206,16 +210,36 @@ def grpc_request(model: str, image: bytes) -> bytes:
     return request.SerializeToString()
 
 
+async def grpc_h2_worker(connection, call, deadline: float, latencies: list, errors: list) -> None:
+    while time.monotonic() < deadline:
+        start = time.perf_counter()
+        error = await connection.call(call)
+        latencies.append(time.perf_counter() - start)
+        if error is not None:
+            errors.append(error)
+
+
 async def load(protocol: str, port: int, model: str, image: bytes, clients: int, seconds: float) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     deadline = time.monotonic() + seconds
-    if protocol == "grpc":
+    if protocol == "grpc" and GRPC_LOADGEN == "h2":
+        from grpc_h2_load import GrpcH2Connection
+
+        connection = await GrpcH2Connection.open("127.0.0.1", port)
+        try:
+            call = connection.prepare(PREDICT_PATH, grpc_request(model, image))
+            await asyncio.gather(
+                *(grpc_h2_worker(connection, call, deadline, latencies, errors) for _ in range(clients))
+            )
+        finally:
+            connection.close()
+    elif protocol == "grpc":
         import grpc
 
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             # Identity (de)serializers: the request is encoded once, the response left undecoded.
-            stub = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+            stub = channel.unary_unary(PREDICT_PATH)
             request = grpc_request(model, image)
             await asyncio.gather(
                 *(grpc_worker(stub, request, deadline, latencies, errors) for _ in range(clients))
@@ -515,6 +539,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the BatchingParameters text proto used with --batching (default: %(default)r)",
     )
     parser.add_argument(
+        "--grpc-loadgen",
+        choices=("h2", "grpcio"),
+        default="h2",
+        help="gRPC load generator: a minimal HTTP/2 client (h2, little CPU) or grpcio's asyncio client",
+    )
+    parser.add_argument(
         "--intra-op", type=int, default=1, help="server's TF intra-op threads (0: TF's choice)"
     )
     parser.add_argument(
@@ -524,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
         "--in-process", nargs=3, metavar=("VERSION_DIR", "IMAGE", "SECONDS"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
+    global GRPC_LOADGEN
+    GRPC_LOADGEN = args.grpc_loadgen
     if args.in_process:
         version_dir, image_path, seconds = args.in_process
         print(
@@ -556,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_per_level": args.seconds,
         "image_bytes": len(image),
         "tf_threads": {"intra_op": args.intra_op, "inter_op": args.inter_op},
+        "grpc_loadgen": args.grpc_loadgen,
     }
     figures["in_process"] = ceiling = in_process_subprocess(
         version_dir, image_path, args.seconds, same_threads
