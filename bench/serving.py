@@ -24,9 +24,10 @@ rows the server's mean batch size (from its Prometheus `batch_size` histogram) g
 
 The server runs with `--tensorflow_intra_op_parallelism=1 --tensorflow_inter_op_parallelism=2` by
 default (`--intra-op/--inter-op`, 0 = TensorFlow's choice): on two cores a small model at small
-batches is cheaper and faster with one thread per op. `--inter-op 1` served more requests/s with
-less server CPU at every level for the Fashion-MNIST model, but its in-process batch-1 loop is
-cheaper still, so its overhead figures are not comparable with runs at the default.
+batches is cheaper and faster with one thread per op. `--inter-op 1` served the Fashion-MNIST
+model with more requests/s at 8-64 clients and less server CPU per request at most levels, but its
+in-process batch-1 loop is cheaper still, so its overhead figures are not comparable with runs at
+the default.
 
 The load generator is asyncio with requests encoded once (raw HTTP/1.1 keep-alive for REST, raw
 HTTP/2 frames over one connection for gRPC: `grpc_h2_load.py`, or `--grpc-loadgen grpcio` for
