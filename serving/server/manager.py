@@ -38,6 +38,7 @@ from tfapps.apps.errors import (
 )
 from tfapps.serving.model_config import TENSORFLOW_PLATFORM, list_versions
 from tfapps.serving.runtime import Servable, load_servable
+from tfapps.serving.server import heap
 from tfapps.serving.server.batching import (
     Batcher,
     BatchingParameters,
@@ -155,6 +156,8 @@ class ModelManager:
         per_model_batching_parameters: with `batching`, a version directory's
             `batching_params.pbtxt` replaces `batching` for that version.
         metrics: where load, batch and runtime metrics go (None: not recorded).
+        freeze_heap: keep loaded models out of the garbage collector's full passes (`heap.py`):
+            frozen after loads, collected and refrozen after unloads, unfrozen by `stop()`.
     """
 
     def __init__(
@@ -167,6 +170,7 @@ class ModelManager:
         batching: BatchingParameters | None = None,
         per_model_batching_parameters: bool = False,
         metrics: ServingMetrics | None = None,
+        freeze_heap: bool = True,
     ):
         self._models = {c.name: _Model(config=c) for c in configs}
         self._labels: dict[str, dict[str, int]] = {}
@@ -182,6 +186,8 @@ class ModelManager:
         self._per_model_batching = per_model_batching_parameters
         self._metrics = metrics
         self._retired: list[Batcher] = []  # unloaded versions' batchers, closed outside the lock
+        self._freeze_heap = freeze_heap
+        self._heap_changes = {"loaded": 0, "unloaded": 0}  # since the heap was last settled
 
     @property
     def model_names(self) -> list[str]:
@@ -282,6 +288,7 @@ class ModelManager:
                 self._reconcile_locked()
             finally:
                 self._close_retired()
+                self._settle_heap()
 
     def _reconcile_locked(self) -> None:
         with self._lock:
@@ -336,6 +343,7 @@ class ModelManager:
             if batcher is not None:
                 model.batchers[version] = (servable, batcher)
             model.statuses[version] = VersionStatus(version, State.AVAILABLE)
+            self._heap_changes["loaded"] += 1
         logger.info("Successfully loaded servable version {name: %s version: %d}", name, version)
 
     def _record_load(self, name: str, version: int, started: float, ok: bool) -> None:
@@ -410,6 +418,7 @@ class ModelManager:
             if entry is not None:
                 self._retired.append(entry[1])
             model.statuses[version].state = State.END
+            self._heap_changes["unloaded"] += 1
         logger.info("Unloaded servable version {name: %s version: %d}", model.config.name, version)
 
     def _close_retired(self) -> None:
@@ -422,6 +431,18 @@ class ModelManager:
             retired, self._retired = self._retired, []
         for batcher in retired:
             batcher.close()
+
+    def _settle_heap(self) -> None:
+        """Freezes what loads added; after unloads, collects their cycles first (see `heap.py`)."""
+        with self._lock:
+            changes = dict(self._heap_changes)
+            self._heap_changes.update(loaded=0, unloaded=0)
+        if not self._freeze_heap:
+            return
+        if changes["unloaded"]:
+            heap.collect_and_freeze()
+        elif changes["loaded"]:
+            heap.freeze()
 
     def batcher(self, model_name: str, version: int) -> Batcher | None:
         """The batching queue of an AVAILABLE version (None without batching or when not loaded)."""
@@ -451,6 +472,7 @@ class ModelManager:
                 self._reload_config_locked(configs)
             finally:
                 self._close_retired()
+                self._settle_heap()
 
     def _reload_config_locked(self, configs: Sequence[ModelConfig]) -> None:
         new = {c.name: c for c in configs}
@@ -518,7 +540,10 @@ class ModelManager:
             for model in self._models.values():
                 for version in sorted(model.servables):
                     self._unload(model, version)
+            self._heap_changes.update(loaded=0, unloaded=0)
         self._close_retired()
+        if self._freeze_heap:
+            heap.unfreeze()  # no collection here: the process is usually ending
 
     # ---------------------------------------------------------------- serving
 

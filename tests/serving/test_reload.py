@@ -142,17 +142,23 @@ def available(manager: ModelManager, name: str) -> bool:
         return False
 
 
-@pytest.fixture
-def server(export_base: Path, tmp_path: Path) -> Iterator[ModelServer]:
+@pytest.fixture(params=[0.2])
+def server(request: pytest.FixtureRequest, export_base: Path, tmp_path: Path) -> Iterator[ModelServer]:
+    """A server configured by a file that names `half`, polled every `request.param` s (0: never)."""
     path = tmp_path / "models.config"
     path.write_text(f"model_config_list {{ {entry('half', export_base / 'half')} }}")
     options = ServerOptions(
-        model_config_file=path, grpc_port=0, rest_port=None, model_config_file_poll_wait_seconds=0.2
+        model_config_file=path,
+        grpc_port=0,
+        rest_port=None,
+        model_config_file_poll_wait_seconds=request.param,
     )
     with ModelServer(options) as server:
         yield server
 
 
+# Not polled: like upstream, a poll re-applies the file and would undo the RPC's config.
+@pytest.mark.parametrize("server", [0], indirect=True)
 def test_handle_reload_config_request(server: ModelServer, export_base: Path) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         stub = model_service_pb2_grpc.ModelServiceStub(channel)
