@@ -44,6 +44,7 @@ import argparse
 import asyncio
 import base64
 import functools
+import gc
 import itertools
 import json
 import os
@@ -254,6 +255,17 @@ async def load(protocol: str, port: int, model: str, image: bytes, clients: int,
     return {"latencies": latencies, "errors": errors}
 
 
+def run_load(protocol: str, port: int, model: str, image: bytes, clients: int, seconds: float) -> dict:
+    """`load` with this process's garbage collector paused: with TensorFlow imported, a full
+    collection here takes long enough to stall every client at once and show in the p99."""
+    gc.collect()
+    gc.disable()
+    try:
+        return asyncio.run(load(protocol, port, model, image, clients, seconds))
+    finally:
+        gc.enable()
+
+
 def model_cpu_at(ceiling: dict, batch: float) -> float:
     """In-process model CPU per image at a (mean) batch size, interpolated in 1/batch between the
     measured sizes: a call's fixed cost is shared by its rows."""
@@ -295,7 +307,7 @@ def measure(
     for clients in LEVELS:
         batches0 = batch_probe() if batch_probe else None  # read outside the CPU window
         server_cpu0, gen_cpu0, start = process_cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
-        result = asyncio.run(load(protocol, port, model, image, clients, seconds))
+        result = run_load(protocol, port, model, image, clients, seconds)
         wall = time.monotonic() - start
         server_cpu, gen_cpu = process_cpu_seconds(pid) - server_cpu0, self_cpu_seconds() - gen_cpu0
         n = max(len(result["latencies"]), 1)
@@ -428,7 +440,7 @@ def measure_grpc_floor(work: Path, image: bytes, seconds: float, source: str = G
         rows = {}
         for clients in (1, 8, 32):
             server_cpu0, start = process_cpu_seconds(proc.pid), time.monotonic()
-            result = asyncio.run(load("grpc", port, "floor", image, clients, seconds))
+            result = run_load("grpc", port, "floor", image, clients, seconds)
             n = max(len(result["latencies"]), 1)
             rows[f"clients_{clients}"] = {
                 "requests_per_s": round(n / (time.monotonic() - start), 1),
