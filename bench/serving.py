@@ -257,8 +257,8 @@ async def load(protocol: str, port: int, model: str, image: bytes, clients: int,
 
 def run_load(protocol: str, port: int, model: str, image: bytes, clients: int, seconds: float) -> dict:
     """`load` with this process's garbage collector paused: with TensorFlow imported, a full
-    collection here takes long enough to stall every client at once and show in the p99."""
-    gc.collect()
+    collection here takes long enough to stall every client at once and show in the p99. (Callers
+    collect before they start counting this process's CPU.)"""
     gc.disable()
     try:
         return asyncio.run(load(protocol, port, model, image, clients, seconds))
@@ -306,6 +306,7 @@ def measure(
     rows = {}
     for clients in LEVELS:
         batches0 = batch_probe() if batch_probe else None  # read outside the CPU window
+        gc.collect()  # the previous level's garbage, outside the load generator's CPU window
         server_cpu0, gen_cpu0, start = process_cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
         result = run_load(protocol, port, model, image, clients, seconds)
         wall = time.monotonic() - start
