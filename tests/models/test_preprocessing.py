@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tfapps.models.preprocessing.augment import image_augmenter, jitter_colour, mix_batch
-from tfapps.models.preprocessing.image import DecodeImage
+from tfapps.models.preprocessing.image import DecodeImage, resize_image
 
 LOSSLESS = ("PNG", "BMP", "GIF")
 
@@ -105,6 +105,35 @@ def test_decode_one_inside_tf_data_matches_the_layer():
         list(tf.data.Dataset.from_tensor_slices(payload).map(decode.decode_one).as_numpy_iterator())
     )
     np.testing.assert_array_equal(mapped, decode(tf.constant(payload)).numpy())
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (7, 5, 1), (28, 28, 1), (64, 48, 3)])
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_resizing_to_the_same_size_matches_the_resize_bit_for_bit(shape, dtype):
+    rng = np.random.default_rng(3)
+    if dtype == "uint8":
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+    else:  # e.g. a grayscale conversion's output
+        image = rng.uniform(0.0, 255.0, shape).astype(np.float32)
+    size = shape[:2]
+    expected = tf.clip_by_value(
+        tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True), 0.0, 255.0
+    ).numpy()
+    unknown_shape = tf.TensorSpec([None, None, shape[2]], tf.as_dtype(dtype))
+    traced = tf.function(lambda im: resize_image(im, size), input_signature=[unknown_shape])
+    np.testing.assert_array_equal(resize_image(image, size).numpy(), expected)
+    np.testing.assert_array_equal(traced(image).numpy(), expected)
+
+
+def test_an_image_of_the_target_size_skips_the_resize_op():
+    def op_types(spec):
+        graph = tf.function(lambda im: resize_image(im, (28, 28))).get_concrete_function(spec).graph
+        return {op.type for op in graph.get_operations()}
+
+    assert "ScaleAndTranslate" not in op_types(tf.TensorSpec([28, 28, 1], tf.uint8))
+    assert "ScaleAndTranslate" in op_types(tf.TensorSpec([32, 28, 1], tf.uint8))
+    # Unknown sizes keep the resize behind a run-time check.
+    assert {"If", "StatelessIf"} & op_types(tf.TensorSpec([None, None, 1], tf.uint8))
 
 
 def test_undecodable_bytes_raise():
