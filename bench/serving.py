@@ -14,7 +14,12 @@ In one run, on this machine:
    `--batching`, again with `--enable_batching`;
 3. a naive baseline: a plain `http.server` handler that calls the model once per request, with
    TensorFlow's default thread pools (what a naive server gets) and with the server's;
-4. the gRPC framework's own floor: a grpcio server (grpc.aio, and the thread-pool server with one
+4. with `--batching`, the batching goal's ratio measured side by side: the batching server and both
+   naive baselines run at once and take 32 REST clients in turn for `--alternating-rounds` rounds
+   (default 5, the order rotated each round); the per-round ratios' median, min and max. The
+   sequential levels above run minutes apart, and on this shared machine the naive baseline's
+   figure at 32 clients has moved by up to 12% between runs;
+5. the gRPC framework's own floor: a grpcio server (grpc.aio, and the thread-pool server with one
    worker) whose Predict handler returns a fixed answer.
 
 With batching the model runs at larger batches, so its in-process cost per image is lower: for those
@@ -34,7 +39,8 @@ HTTP/2 frames over one connection for gRPC: `grpc_h2_load.py`, or `--grpc-loadge
 grpcio's asyncio client, which costs several times more CPU per call) and reports its own CPU. All
 traffic goes to 127.0.0.1, each level is bounded in time and count.
 
-    .venv/bin/python bench/serving.py [--run-dir DIR] [--seconds 5] [--batching] [--intra-op 1 --inter-op 2]
+    .venv/bin/python bench/serving.py [--run-dir DIR] [--seconds 5] [--batching] [--alternating-rounds 5]
+        [--intra-op 1 --inter-op 2]
         [--batching-parameters "max_batch_size { value: 16 } batch_timeout_micros { value: 2000 } ..."]
 """
 
@@ -51,6 +57,7 @@ import os
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,6 +67,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 LEVELS = (1, 8, 32, 64)
+RATIO_CLIENTS = 32  # the batching goal's level: throughput >= 3x the naive baseline
+WARMUP_SECONDS = 2.0  # uncounted load on each server before the alternating rounds
 # One batch thread with a short timeout: on two cores a second concurrent model run competes with
 # request parsing, and closed-loop clients fall into waves (32 REST clients: 2.44x the naive
 # baseline of the same run, against 2.03x with two threads and 1 ms in a run half an hour before).
@@ -472,9 +481,8 @@ def serve_command(
     ]
 
 
-def measure_naive(
-    work: Path, version_dir: Path, image: bytes, env: dict, model_cpu_us: float, seconds: float
-):
+def start_naive(work: Path, version_dir: Path, env: dict) -> tuple[subprocess.Popen, int]:
+    """The naive baseline server, started and ready: (process, port)."""
     port = free_port()
     script = work / "naive_server.py"
     script.write_text(NAIVE_SERVER)
@@ -483,9 +491,108 @@ def measure_naive(
     )
     try:
         wait_ready(port, "/", proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, port
+
+
+def start_serve(
+    version_dir: Path, args: argparse.Namespace, monitoring: Path, extra: list[str]
+) -> tuple[subprocess.Popen, int, int]:
+    """`tfapps serve` with `extra` flags, started and ready: (process, gRPC port, REST port)."""
+    grpc_port, rest_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [*serve_command(grpc_port, rest_port, version_dir, args, monitoring), *extra],
+        env=ENV,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(rest_port, "/v1/models/fashion", proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, grpc_port, rest_port
+
+
+def measure_naive(
+    work: Path, version_dir: Path, image: bytes, env: dict, model_cpu_us: float, seconds: float
+):
+    proc, port = start_naive(work, version_dir, env)
+    try:
         return measure("naive", port, "fashion", image, proc.pid, model_cpu_us, seconds)
     finally:
         stop(proc)
+
+
+def measure_alternating(
+    work: Path,
+    version_dir: Path,
+    image: bytes,
+    args: argparse.Namespace,
+    monitoring: Path,
+    batching_flags: list[str],
+    same_threads: dict,
+) -> dict:
+    """The batching server and both naive baselines, all running, at `RATIO_CLIENTS` REST clients
+    in turn for `args.alternating_rounds` rounds, with the batching server's ratio to each."""
+    procs = []
+    try:
+        proc, _, rest_port = start_serve(version_dir, args, monitoring, batching_flags)
+        procs.append(proc)
+        targets = {"rest_batching": ("rest", rest_port)}
+        for name, env in (("naive_rest_default_threads", ENV), ("naive_rest_same_threads", same_threads)):
+            proc, port = start_naive(work, version_dir, env)
+            procs.append(proc)
+            targets[name] = ("naive", port)
+        result = alternating_rounds(targets, image, RATIO_CLIENTS, args.seconds, args.alternating_rounds)
+    finally:
+        for proc in procs:
+            stop(proc)
+    result["rest_batching_vs"] = round_ratios(result["requests_per_s"], "rest_batching")
+    return result
+
+
+def alternating_rounds(
+    targets: dict[str, tuple[str, int]], image: bytes, clients: int, seconds: float, rounds: int
+) -> dict:
+    """requests/s and errors of each target (name → (protocol, port)) under `clients` clients, in
+    `rounds` rounds; each round starts one target further on, so none always runs first or after
+    the same neighbour. Every server is up the whole time: a drift of the shared machine's speed
+    shows in all of them alike, not in whichever ran last. Each target first gets an uncounted
+    warm-up load (a fresh naive server's first seconds at 32 clients ran at ~60% of its speed)."""
+    names = list(targets)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    errors = dict.fromkeys(names, 0)
+    for name in names:
+        protocol, port = targets[name]
+        run_load(protocol, port, "fashion", image, clients, min(seconds, WARMUP_SECONDS))
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            protocol, port = targets[name]
+            gc.collect()
+            start = time.monotonic()
+            result = run_load(protocol, port, "fashion", image, clients, seconds)
+            rates[name].append(round(len(result["latencies"]) / (time.monotonic() - start), 1))
+            errors[name] += len(result["errors"])
+    return {"clients": clients, "requests_per_s": rates, "errors": errors}
+
+
+def round_ratios(rates: dict[str, list[float]], subject: str) -> dict[str, dict[str, float]]:
+    """For every other target: the subject's requests/s over that target's, round by round
+    (median, min, max)."""
+    summary = {}
+    for name, values in rates.items():
+        if name == subject:
+            continue
+        ratios = [ours / theirs for ours, theirs in zip(rates[subject], values, strict=True)]
+        summary[name] = {
+            "median": round(statistics.median(ratios), 2),
+            "min": round(min(ratios), 2),
+            "max": round(max(ratios), 2),
+        }
+    return summary
 
 
 def summarize(figures: dict, ceiling: dict, best: str) -> dict:
@@ -519,6 +626,9 @@ def summarize(figures: dict, ceiling: dict, best: str) -> dict:
     summary[f"{best}_32_clients_vs_ceiling_batch32"] = round(
         throughput / ceiling["batch_32"]["images_per_s"], 3
     )
+    alternating = figures.get("alternating", {})
+    for naive, ratios in alternating.get("rest_batching_vs", {}).items():
+        summary[f"rest_batching_{RATIO_CLIENTS}_clients_vs_{naive}_alternating"] = ratios
     for floor in ("grpc_floor", "grpc_sync_floor"):
         for clients in (1, 8, 32):
             summary[f"{floor.replace('floor', 'framework_floor')}_us_at_{clients}_clients"] = figures[floor][
@@ -530,7 +640,7 @@ def summarize(figures: dict, ceiling: dict, best: str) -> dict:
         if isinstance(rows, dict) and key not in ("in_process", "grpc_floor", "grpc_sync_floor")
         for row in rows.values()
         if isinstance(row, dict) and "errors" in row
-    )
+    ) + sum(alternating.get("errors", {}).values())
     summary["goals"] = (
         "overhead <= 150 us gRPC, <= 300 us REST; batching at 32 clients >= 3x naive; "
         "p50 at 1 client <= in-process batch-1 + 2 ms; zero errors"
@@ -557,6 +667,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=("h2", "grpcio"),
         default="h2",
         help="gRPC load generator: a minimal HTTP/2 client (h2, little CPU) or grpcio's asyncio client",
+    )
+    parser.add_argument(
+        "--alternating-rounds",
+        type=int,
+        default=5,
+        help="with --batching: rounds of the batching server and both naive baselines in turn at "
+        f"{RATIO_CLIENTS} clients, all running at once (0: skip; default: %(default)s)",
     )
     parser.add_argument(
         "--intra-op", type=int, default=1, help="server's TF intra-op threads (0: TF's choice)"
@@ -618,14 +735,8 @@ def main(argv: list[str] | None = None) -> int:
     monitoring = work / "monitoring.config"
     monitoring.write_text(f'prometheus_config {{ enable: true path: "{METRICS_PATH}" }}')
     for name, extra in configs:
-        grpc_port, rest_port = free_port(), free_port()
-        proc = subprocess.Popen(
-            [*serve_command(grpc_port, rest_port, version_dir, args, monitoring), *extra],
-            env=ENV,
-            stderr=subprocess.DEVNULL,
-        )
+        proc, grpc_port, rest_port = start_serve(version_dir, args, monitoring, extra)
         try:
-            wait_ready(rest_port, "/v1/models/fashion", proc)
             probe = functools.partial(batch_size_totals, rest_port) if extra else None
             for protocol, port in (("rest", rest_port), ("grpc", grpc_port)):
                 figures[f"{protocol}_{name}"] = measure(
@@ -640,6 +751,10 @@ def main(argv: list[str] | None = None) -> int:
     figures["naive_rest_same_threads"] = measure_naive(
         work, version_dir, image, same_threads, model_cpu_us, args.seconds
     )
+    if args.batching and args.alternating_rounds:
+        figures["alternating"] = measure_alternating(
+            work, version_dir, image, args, monitoring, configs[-1][1], same_threads
+        )
     figures["grpc_floor"] = measure_grpc_floor(work, image, args.seconds)
     figures["grpc_sync_floor"] = measure_grpc_floor(work, image, args.seconds, GRPC_SYNC_FLOOR_SERVER)
     best = "rest_batching" if "rest_batching" in figures else "rest_no_batching"
