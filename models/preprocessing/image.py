@@ -27,8 +27,8 @@ def resize_image(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     Returns float32. A resized image is clipped back to 0..255 (resampling can round past the
     ends); an image that already has `size` is only cast. At scale 1 the resize kernel weighs each
     pixel by exactly 1 and its neighbours by 0, so skipping it gives the same values to the bit
-    and saves the resize, its shape arithmetic and the clip: about a quarter of the CPU a served
-    Fashion-MNIST image spends in decoding.
+    and saves the resize, its shape arithmetic and the clip (~12 µs of CPU per served
+    Fashion-MNIST image at batch 15, a tenth of its decoding).
     """
     height, width = (int(s) for s in size)
     image = tf.cast(image, tf.float32)
@@ -39,9 +39,9 @@ def resize_image(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
         )
 
     def unchanged():
-        # A reshape, not tf.ensure_shape: an EnsureShape in this branch fails on images of other
-        # sizes when the conditional runs inside tf.map_fn (TF 2.21); a reshape does not. Either
-        # gives the branch the static shape that keeps the served graph cheapest.
+        # A reshape (a no-op here) gives the branch its static shape. Not tf.ensure_shape: an
+        # EnsureShape in this branch fails on images of other sizes when the conditional runs
+        # inside tf.map_fn (TF 2.21).
         return tf.reshape(image, [height, width, image.shape[-1] or -1])
 
     if image.shape.rank != 3:  # a batch, or a rank only known at run time: resize as asked
