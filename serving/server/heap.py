@@ -21,12 +21,15 @@ import time
 
 logger = logging.getLogger(__name__)
 
-_lock = threading.Lock()  # one unfreeze-collect-freeze at a time (several managers may share a process)
+# Several managers may share a process (tests, embedding): a freeze or unfreeze by one must not
+# land between another's unfreeze and collection, or that collection finds nothing to free.
+_lock = threading.Lock()
 
 
 def freeze() -> None:
     """Moves every object alive now out of the collector's reach (after model versions loaded)."""
-    gc.freeze()
+    with _lock:
+        gc.freeze()
 
 
 def collect_and_freeze() -> None:
@@ -42,4 +45,5 @@ def collect_and_freeze() -> None:
 
 def unfreeze() -> None:
     """Returns the frozen objects to the collector (when a manager stops)."""
-    gc.unfreeze()
+    with _lock:
+        gc.unfreeze()
