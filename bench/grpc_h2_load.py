@@ -56,7 +56,10 @@ class PreparedCall:
 
     def __init__(self, block: bytes, message: bytes):
         if len(block) > MAX_FRAME or len(message) > MAX_FRAME:
-            raise ValueError(f"a call must fit one frame of {MAX_FRAME} bytes; Received: {len(message)}")
+            raise ValueError(
+                f"a call's header block and message must each fit one frame of {MAX_FRAME} bytes. "
+                f"Received: header block {len(block)} bytes, message {len(message)} bytes"
+            )
         self.block = block
         self.message = message
 

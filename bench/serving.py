@@ -365,6 +365,17 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+def start_ready(command: list[str], env: dict, ready: Callable[[subprocess.Popen], None]) -> subprocess.Popen:
+    """Starts a server process and returns it once `ready(proc)` returns; stops it if that fails."""
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        ready(proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
 NAIVE_SERVER = r"""
 import json, base64, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -444,9 +455,10 @@ def measure_grpc_floor(work: Path, image: bytes, seconds: float, source: str = G
     script = work / "grpc_floor_server.py"
     script.write_text(source)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(script), str(port)], env=ENV, stderr=subprocess.DEVNULL)
+    proc = start_ready(
+        [sys.executable, str(script), str(port)], ENV, functools.partial(wait_grpc_ready, port)
+    )
     try:
-        wait_grpc_ready(port, proc)
         rows = {}
         for clients in (1, 8, 32):
             server_cpu0, start = process_cpu_seconds(proc.pid), time.monotonic()
@@ -486,15 +498,8 @@ def start_naive(work: Path, version_dir: Path, env: dict) -> tuple[subprocess.Po
     port = free_port()
     script = work / "naive_server.py"
     script.write_text(NAIVE_SERVER)
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(version_dir), str(port)], env=env, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_ready(port, "/", proc)
-    except BaseException:
-        stop(proc)
-        raise
-    return proc, port
+    command = [sys.executable, str(script), str(version_dir), str(port)]
+    return start_ready(command, env, functools.partial(wait_ready, port, "/")), port
 
 
 def start_serve(
@@ -502,16 +507,8 @@ def start_serve(
 ) -> tuple[subprocess.Popen, int, int]:
     """`tfapps serve` with `extra` flags, started and ready: (process, gRPC port, REST port)."""
     grpc_port, rest_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [*serve_command(grpc_port, rest_port, version_dir, args, monitoring), *extra],
-        env=ENV,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(rest_port, "/v1/models/fashion", proc)
-    except BaseException:
-        stop(proc)
-        raise
+    command = [*serve_command(grpc_port, rest_port, version_dir, args, monitoring), *extra]
+    proc = start_ready(command, ENV, functools.partial(wait_ready, rest_port, "/v1/models/fashion"))
     return proc, grpc_port, rest_port
 
 
