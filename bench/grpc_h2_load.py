@@ -123,7 +123,7 @@ class GrpcH2Connection(asyncio.Protocol):
 
     def close(self) -> None:
         if self._transport is not None:
-            self._transport.write(frame(GOAWAY, 0, 0, struct.pack(">II", self._next_stream - 2, 0)))
+            self._transport.write(frame(GOAWAY, 0, 0, struct.pack(">II", max(self._next_stream - 2, 0), 0)))
             self._transport.close()
 
     # ------------------------------------------------------------------ asyncio.Protocol

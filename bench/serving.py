@@ -231,13 +231,19 @@ async def grpc_h2_worker(connection, call, deadline: float, latencies: list, err
 
 
 async def load(protocol: str, port: int, model: str, image: bytes, clients: int, seconds: float) -> dict:
+    """`clients` concurrent clients calling the server for `seconds`: each call's latency, the
+    errors, and the measuring window in seconds (from the first call to the last answer; the
+    rates divide by it)."""
     latencies: list[float] = []
     errors: list[str] = []
-    deadline = time.monotonic() + seconds
     if protocol == "grpc" and GRPC_LOADGEN == "h2":
         from grpc_h2_load import GrpcH2Connection
 
+        # The window starts once the connection is up: setting it up is not a call, and a server
+        # slow to send its SETTINGS would otherwise eat the window (or all of it).
         connection = await GrpcH2Connection.open("127.0.0.1", port)
+        started = time.monotonic()
+        deadline = started + seconds
         try:
             call = connection.prepare(PREDICT_PATH, grpc_request(model, image))
             await asyncio.gather(
@@ -248,6 +254,8 @@ async def load(protocol: str, port: int, model: str, image: bytes, clients: int,
     elif protocol == "grpc":
         import grpc
 
+        started = time.monotonic()
+        deadline = started + seconds
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             # Identity (de)serializers: the request is encoded once, the response left undecoded.
             stub = channel.unary_unary(PREDICT_PATH)
@@ -258,10 +266,12 @@ async def load(protocol: str, port: int, model: str, image: bytes, clients: int,
     else:
         path = f"/v1/models/{model}:predict" if protocol == "rest" else "/predict"
         request = rest_request(port, path, image)
+        started = time.monotonic()
+        deadline = started + seconds
         await asyncio.gather(
             *(rest_worker(port, request, deadline, latencies, errors) for _ in range(clients))
         )
-    return {"latencies": latencies, "errors": errors}
+    return {"latencies": latencies, "errors": errors, "seconds": time.monotonic() - started}
 
 
 def run_load(protocol: str, port: int, model: str, image: bytes, clients: int, seconds: float) -> dict:
@@ -316,13 +326,12 @@ def measure(
     for clients in LEVELS:
         batches0 = batch_probe() if batch_probe else None  # read outside the CPU window
         gc.collect()  # the previous level's garbage, outside the load generator's CPU window
-        server_cpu0, gen_cpu0, start = process_cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
+        server_cpu0, gen_cpu0 = process_cpu_seconds(pid), self_cpu_seconds()
         result = run_load(protocol, port, model, image, clients, seconds)
-        wall = time.monotonic() - start
         server_cpu, gen_cpu = process_cpu_seconds(pid) - server_cpu0, self_cpu_seconds() - gen_cpu0
         n = max(len(result["latencies"]), 1)
         row = rows[f"clients_{clients}"] = {
-            "requests_per_s": round(n / wall, 1),
+            "requests_per_s": round(n / result["seconds"], 1),
             "p50_ms": round(1e3 * percentile(result["latencies"], 0.5), 2),
             "p99_ms": round(1e3 * percentile(result["latencies"], 0.99), 2),
             "errors": len(result["errors"]),
@@ -461,11 +470,11 @@ def measure_grpc_floor(work: Path, image: bytes, seconds: float, source: str = G
     try:
         rows = {}
         for clients in (1, 8, 32):
-            server_cpu0, start = process_cpu_seconds(proc.pid), time.monotonic()
+            server_cpu0 = process_cpu_seconds(proc.pid)
             result = run_load("grpc", port, "floor", image, clients, seconds)
             n = max(len(result["latencies"]), 1)
             rows[f"clients_{clients}"] = {
-                "requests_per_s": round(n / (time.monotonic() - start), 1),
+                "requests_per_s": round(n / result["seconds"], 1),
                 "server_cpu_us_per_request": round(
                     1e6 * (process_cpu_seconds(proc.pid) - server_cpu0) / n, 1
                 ),
@@ -569,9 +578,8 @@ def alternating_rounds(
         for name in names[shift:] + names[:shift]:
             protocol, port = targets[name]
             gc.collect()
-            start = time.monotonic()
             result = run_load(protocol, port, "fashion", image, clients, seconds)
-            rates[name].append(round(len(result["latencies"]) / (time.monotonic() - start), 1))
+            rates[name].append(round(len(result["latencies"]) / result["seconds"], 1))
             errors[name] += len(result["errors"])
     return {"clients": clients, "requests_per_s": rates, "errors": errors}
 

@@ -3,17 +3,29 @@ on it, so the rounds must rotate fairly and the ratios must pair the right round
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import png
 
-# bench/ is scripts, not a package: load the module from its file.
-_spec = importlib.util.spec_from_file_location(
-    "bench_serving", Path(__file__).resolve().parents[2] / "bench" / "serving.py"
-)
-bench_serving = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_serving)
+from tfapps.serving.server import ModelServer
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _load_script(name: str, filename: str):
+    # bench/ is scripts, not a package: load a module from its file.
+    spec = importlib.util.spec_from_file_location(name, BENCH / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench_serving = _load_script("bench_serving", "serving.py")
+grpc_h2_load = _load_script("grpc_h2_load", "grpc_h2_load.py")
 
 
 def test_round_ratios_pair_each_round_with_the_same_round():
@@ -34,7 +46,7 @@ def test_alternating_rounds_warm_up_rotate_the_order_and_count_every_error(monke
 
     def fake_load(protocol, port, model, image, clients, seconds):
         calls.append(port)
-        return {"latencies": [0.001] * port, "errors": ["boom"] * (port == 2)}
+        return {"latencies": [0.001] * port, "errors": ["boom"] * (port == 2), "seconds": 0.5}
 
     monkeypatch.setattr(bench_serving, "run_load", fake_load)
     targets = {"a": ("rest", 1), "b": ("naive", 2), "c": ("naive", 3)}
@@ -42,6 +54,25 @@ def test_alternating_rounds_warm_up_rotate_the_order_and_count_every_error(monke
     warmup = [1, 2, 3]
     assert calls == [*warmup, 1, 2, 3, 2, 3, 1, 3, 1, 2, 1, 2, 3]
     assert {name: len(rates) for name, rates in result["requests_per_s"].items()} == {"a": 4, "b": 4, "c": 4}
-    assert all(rate > 0 for rates in result["requests_per_s"].values() for rate in rates)
+    # requests/s over the window each load reports (0.5 s here).
+    assert result["requests_per_s"] == {"a": [2.0] * 4, "b": [4.0] * 4, "c": [6.0] * 4}
     assert result["errors"] == {"a": 0, "b": 4, "c": 0}  # the warm-up's error is not counted
     assert result["clients"] == 32
+
+
+def test_a_slow_grpc_connection_set_up_is_not_part_of_the_measuring_window(
+    model_server: ModelServer, monkeypatch
+):
+    """The rates divide by the window `load` reports: it must hold the calls only. A connection
+    that took longer to set up than the whole window used to leave no time for any call."""
+    real_open = grpc_h2_load.GrpcH2Connection.open
+
+    async def slow_open(host, port):
+        await asyncio.sleep(0.5)
+        return await real_open(host, port)
+
+    monkeypatch.setattr(grpc_h2_load.GrpcH2Connection, "open", staticmethod(slow_open))
+    monkeypatch.setitem(sys.modules, "grpc_h2_load", grpc_h2_load)  # what `load` imports
+    result = asyncio.run(bench_serving.load("grpc", model_server.grpc_port, "image", png(7), 2, 0.3))
+    assert result["latencies"] and not result["errors"]
+    assert 0.3 <= result["seconds"] < 0.5
