@@ -232,8 +232,8 @@ async def grpc_h2_worker(connection, call, deadline: float, latencies: list, err
 
 async def load(protocol: str, port: int, model: str, image: bytes, clients: int, seconds: float) -> dict:
     """`clients` concurrent clients calling the server for `seconds`: each call's latency, the
-    errors, and the measuring window in seconds (from the first call to the last answer; the
-    rates divide by it)."""
+    errors, and the measuring window in seconds that the rates divide by (from when the clients
+    start, once a gRPC connection is set up, to the last answer)."""
     latencies: list[float] = []
     errors: list[str] = []
     if protocol == "grpc" and GRPC_LOADGEN == "h2":

@@ -68,11 +68,11 @@ def test_a_slow_grpc_connection_set_up_is_not_part_of_the_measuring_window(
     real_open = grpc_h2_load.GrpcH2Connection.open
 
     async def slow_open(host, port):
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)
         return await real_open(host, port)
 
     monkeypatch.setattr(grpc_h2_load.GrpcH2Connection, "open", staticmethod(slow_open))
     monkeypatch.setitem(sys.modules, "grpc_h2_load", grpc_h2_load)  # what `load` imports
     result = asyncio.run(bench_serving.load("grpc", model_server.grpc_port, "image", png(7), 2, 0.3))
     assert result["latencies"] and not result["errors"]
-    assert 0.3 <= result["seconds"] < 0.5
+    assert 0.3 <= result["seconds"] < 1.0  # the window, without the second of set-up
