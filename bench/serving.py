@@ -232,20 +232,20 @@ async def grpc_h2_worker(connection, call, deadline: float, latencies: list, err
 
 async def load(protocol: str, port: int, model: str, image: bytes, clients: int, seconds: float) -> dict:
     """`clients` concurrent clients calling the server for `seconds`: each call's latency, the
-    errors, and the measuring window in seconds that the rates divide by (from when the clients
-    start, once a gRPC connection is set up, to the last answer)."""
+    errors, and the measuring window in seconds that the rates divide by: from when the clients
+    start to the last answer. Encoding the request and opening a gRPC connection come before it
+    (the first gRPC request encoded in a process imports TensorFlow, ~2.7 s here)."""
     latencies: list[float] = []
     errors: list[str] = []
     if protocol == "grpc" and GRPC_LOADGEN == "h2":
         from grpc_h2_load import GrpcH2Connection
 
-        # The window starts once the connection is up: setting it up is not a call, and a server
-        # slow to send its SETTINGS would otherwise eat the window (or all of it).
+        request = grpc_request(model, image)
         connection = await GrpcH2Connection.open("127.0.0.1", port)
-        started = time.monotonic()
-        deadline = started + seconds
         try:
-            call = connection.prepare(PREDICT_PATH, grpc_request(model, image))
+            call = connection.prepare(PREDICT_PATH, request)
+            started = time.monotonic()
+            deadline = started + seconds
             await asyncio.gather(
                 *(grpc_h2_worker(connection, call, deadline, latencies, errors) for _ in range(clients))
             )
@@ -254,12 +254,12 @@ async def load(protocol: str, port: int, model: str, image: bytes, clients: int,
     elif protocol == "grpc":
         import grpc
 
+        request = grpc_request(model, image)
         started = time.monotonic()
         deadline = started + seconds
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             # Identity (de)serializers: the request is encoded once, the response left undecoded.
             stub = channel.unary_unary(PREDICT_PATH)
-            request = grpc_request(model, image)
             await asyncio.gather(
                 *(grpc_worker(stub, request, deadline, latencies, errors) for _ in range(clients))
             )
@@ -410,9 +410,8 @@ Server(("127.0.0.1", int(sys.argv[2])), Handler).serve_forever()
 """
 
 
-# On uvloop, as `tfapps serve` runs grpc.aio: on asyncio's own loop a fresh grpc.aio server took
-# over 2 s to answer its first connection here, and cost more CPU per call (at 1 client 361-369 µs
-# against 260-312 on uvloop).
+# On uvloop, as `tfapps serve` runs grpc.aio: on asyncio's own loop it cost more CPU per call (at
+# 1 client 361-369 µs against 260-312 on uvloop).
 GRPC_FLOOR_SERVER = r"""
 import asyncio, sys
 import grpc, uvloop
