@@ -3,6 +3,7 @@ and servers on 127.0.0.1 with ephemeral ports (one per test module)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,15 @@ from tfapps.serving.server import ModelServer, ServerOptions
 
 SHARED = Path(__file__).parents[2].parent / "shared"
 TESTDATA = SHARED / "testdata" / "tfserving" / "servables" / "tensorflow" / "testdata"
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def load_bench_script(name: str, filename: str):
+    """A module of bench/ (scripts, not a package), loaded from its file under `name`."""
+    spec = importlib.util.spec_from_file_location(name, BENCH / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -4,22 +4,16 @@ request and error counts are only as good as its idea of a successful call."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_bench_script
 from tensorflow_serving.apis import predict_pb2
 
 from tfapps.serving.codec import ndarray_to_tensor_proto
 from tfapps.serving.server import ModelServer
 
-# bench/ is scripts, not a package: load the module from its file.
-_spec = importlib.util.spec_from_file_location(
-    "grpc_h2_load", Path(__file__).resolve().parents[2] / "bench" / "grpc_h2_load.py"
-)
-grpc_h2_load = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(grpc_h2_load)
+grpc_h2_load = load_bench_script("grpc_h2_load", "grpc_h2_load.py")
 GrpcH2Connection, PreparedCall, hpack_integer = (
     grpc_h2_load.GrpcH2Connection,
     grpc_h2_load.PreparedCall,

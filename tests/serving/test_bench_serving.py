@@ -1,32 +1,20 @@
-"""Tests for the bookkeeping of bench/serving.py's side-by-side ratio: the batching goal is judged
-on it, so the rounds must rotate fairly and the ratios must pair the right rounds."""
+"""Tests for bench/serving.py's bookkeeping. The batching goal is judged on the side-by-side ratio,
+so the rounds must rotate fairly and the ratios must pair the right rounds; and every rate divides
+by the measuring window `load` reports, which must hold the calls only."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from conftest import png
+from conftest import load_bench_script, png
 
 from tfapps.serving.server import ModelServer
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load_script(name: str, filename: str):
-    # bench/ is scripts, not a package: load a module from its file.
-    spec = importlib.util.spec_from_file_location(name, BENCH / filename)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench_serving = _load_script("bench_serving", "serving.py")
-grpc_h2_load = _load_script("grpc_h2_load", "grpc_h2_load.py")
+bench_serving = load_bench_script("bench_serving", "serving.py")
+grpc_h2_load = load_bench_script("grpc_h2_load", "grpc_h2_load.py")
 
 
 def test_round_ratios_pair_each_round_with_the_same_round():
